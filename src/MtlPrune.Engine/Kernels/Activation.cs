@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace MtlPrune.Engine.Kernels;
+
+/// <summary>Vectorised helpers for activation gradients.</summary>
+internal static class Activation
+{
+    /// <summary>dst[i] = lo &lt; r[i] &lt; hi ? g[i] : 0.</summary>
+    public static void PassInside(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
+    {
+        int n = dst.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vlo = Vector512.Create(lo); var vhi = Vector512.Create(hi);
+            ref float gr = ref MemoryMarshal.GetReference(g);
+            ref float rr = ref MemoryMarshal.GetReference(r);
+            ref float dr = ref MemoryMarshal.GetReference(dst);
+            for (; i <= n - 16; i += 16)
+            {
+                var rv = Vector512.LoadUnsafe(ref rr, (nuint)i);
+                var m = Vector512.GreaterThan(rv, vlo) & Vector512.LessThan(rv, vhi);
+                (Vector512.LoadUnsafe(ref gr, (nuint)i) & m.AsSingle()).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+        for (; i < n; i++) dst[i] = r[i] > lo && r[i] < hi ? g[i] : 0f;
+    }
+}
+
+/// <summary>dst = x·scale + shift, vectorised.</summary>
+internal static class Affine
+{
+    public static void Apply(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst)
+    {
+        int n = dst.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(scale); var vb = Vector512.Create(shift);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float dr = ref MemoryMarshal.GetReference(dst);
+            for (; i <= n - 16; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), vs, vb).StoreUnsafe(ref dr, (nuint)i);
+        }
+        for (; i < n; i++) dst[i] = MathF.FusedMultiplyAdd(x[i], scale, shift);
+    }
+}
