@@ -53,6 +53,7 @@ public class OpGradientTests
         { new[] { 2, 3, 7, 6 }, new[] { 4, 3, 3, 3 }, 2, 0, 1, 1, false },
         { new[] { 1, 2, 8, 9 }, new[] { 3, 2, 2, 2 }, 3, 0, 1, 1, true },      // stride larger than kernel
         { new[] { 1, 2, 5, 5 }, new[] { 3, 2, 3, 3 }, 1, 2, 1, 1, true },      // padding larger than half the kernel
+        { new[] { 1, 2, 4, 4 }, new[] { 3, 2, 3, 3 }, 1, 3, 1, 1, false },     // padding larger than the kernel (col2im path)
         { new[] { 1, 3, 9, 9 }, new[] { 2, 3, 3, 3 }, 1, 2, 2, 1, true },      // dilation
         { new[] { 2, 4, 5, 5 }, new[] { 6, 2, 3, 3 }, 1, 1, 1, 2, true },      // groups
         { new[] { 2, 5, 6, 6 }, new[] { 5, 1, 3, 3 }, 2, 1, 1, 5, false },     // depthwise

@@ -1,145 +1,162 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace MtlPrune.Engine.Kernels;
 
 /// <summary>
-/// Single-precision GEMM, row-major: C = op(A)·op(B) (+ C when accumulating). Blocked over K and N so a
-/// panel of B stays in L2, a 6×32 register-blocked Vector512 FMA micro-kernel (Vector256 and scalar
-/// fallbacks), rows split across cores.
+/// Single-precision GEMM, C[M,N] (=|+=) A[M,K]·B[K,N], in the BLIS structure: for each block of Nc columns and Kc
+/// depth, B is packed into Nr-wide panels and, per block of Mc rows, A into Mr-high panels; the 8×32
+/// <see cref="MicroKernel"/> then runs over L1-resident panels. Work is split across cores by column ranges
+/// (each thread packs its own panels into thread-local buffers, so steady state allocates nothing).
 /// </summary>
 internal static unsafe class Gemm
 {
-    private const int Kc = 256, Nc = 512, Mr = 6;
+    private const int Kc = 256, Mc = 128, Nc = 1024;
+    private const int Mr = MicroKernel.Mr, Nr = MicroKernel.Nr;
+
+    [ThreadStatic] private static float[]? _packA, _packB;
+
+    /// <summary>Number of threads GEMMs may use (defaults to the core count).</summary>
+    public static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// C[M,N] (=|+=) op(A)[M,K] · op(B)[K,N]. With <paramref name="transA"/>, A is stored [K,M]; with
-    /// <paramref name="transB"/>, B is stored [N,K]. Leading dimensions are the stored row lengths.
+    /// C (=|+=) op(A)·op(B) for row-major spans. With <paramref name="transA"/> A is stored [K,M]; with
+    /// <paramref name="transB"/> B is stored [N,K]. <paramref name="lda"/>/<paramref name="ldb"/> are stored row lengths.
     /// </summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, int threads = 0)
     {
         if (m == 0 || n == 0) return;
-        if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear(); return; }
-        float[]? ta = null, tb = null;
-        if (transA) { ta = Transpose(a, k, m, lda); a = ta; lda = k; }
-        if (transB) { tb = Transpose(b, n, k, ldb); b = tb; ldb = n; }
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
-            var A = pa; var B = pb; var C = pc; int la = lda, lb = ldb, lc = ldc; bool acc = accumulate;
-            long work = (long)m * n * k;
-            int threads = work < 1 << 18 ? 1 : Math.Min(Environment.ProcessorCount, (m + Mr - 1) / Mr);
-            if (threads <= 1) Block(A, la, B, lb, C, lc, 0, m, n, k, acc);
-            else
-            {
-                int rowsPer = ((m + threads - 1) / threads + Mr - 1) / Mr * Mr;
-                Parallel.For(0, threads, t =>
-                {
-                    int r0 = t * rowsPer, r1 = Math.Min(m, r0 + rowsPer);
-                    if (r0 < r1) Block(A, la, B, lb, C, lc, r0, r1, n, k, acc);
-                });
-            }
+            var av = transA ? new MatView(pa, 1, lda) : new MatView(pa, lda, 1);
+            var bv = transB ? new MatView(pb, 1, ldb) : new MatView(pb, ldb, 1);
+            Run(av, new MatBSource(bv), m, n, k, pc, ldc, accumulate, threads <= 0 ? MaxThreads : threads);
         }
     }
 
-    private static float[] Transpose(ReadOnlySpan<float> src, int rows, int cols, int ld)
+    /// <summary>The general driver over any B source (plain matrices, or im2col panels packed from an image).</summary>
+    public static void Run<TB>(MatView a, TB b, int m, int n, int k, float* c, int ldc, bool accumulate, int threads) where TB : struct, IBSource
     {
-        var t = GC.AllocateUninitializedArray<float>(rows * cols);
-        const int T = 32;
-        for (int i0 = 0; i0 < rows; i0 += T)
-            for (int j0 = 0; j0 < cols; j0 += T)
-                for (int i = i0; i < Math.Min(rows, i0 + T); i++)
-                    for (int j = j0; j < Math.Min(cols, j0 + T); j++)
-                        t[j * rows + i] = src[i * ld + j];
-        return t;
-    }
-
-    private static void Block(float* a, int lda, float* b, int ldb, float* c, int ldc, int r0, int r1, int n, int k, bool accumulate)
-    {
-        for (int j0 = 0; j0 < n; j0 += Nc)
+        if (m == 0 || n == 0) return;
+        if (k == 0)
         {
-            int nb = Math.Min(Nc, n - j0);
-            for (int k0 = 0; k0 < k; k0 += Kc)
-            {
-                int kb = Math.Min(Kc, k - k0);
-                bool add = accumulate || k0 > 0;
-                int i = r0;
-                for (; i + Mr <= r1; i += Mr) Rows6(a + i * lda + k0, lda, b + k0 * ldb + j0, ldb, c + i * ldc + j0, ldc, nb, kb, add);
-                for (; i < r1; i++) Row1(a + i * lda + k0, b + k0 * ldb + j0, ldb, c + i * ldc + j0, nb, kb, add);
-            }
+            if (!accumulate) for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            return;
         }
+        long work = (long)m * n * k;
+        int panels = (n + Nr - 1) / Nr;
+        int t = work < 1 << 20 ? 1 : Math.Min(threads, panels);
+        if (t <= 1) { Range(a, b, m, 0, n, n, k, c, ldc, accumulate); return; }
+        int per = (panels + t - 1) / t * Nr;
+        var cp = c; var bb = b;
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+        {
+            int j0 = i * per, j1 = Math.Min(n, j0 + per);
+            if (j0 < j1) Range(a, bb, m, j0, j1, n, k, cp, ldc, accumulate);
+        });
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows6(float* a, int lda, float* b, int ldb, float* c, int ldc, int n, int k, bool add)
+    /// <summary>Columns [j0, j1) of C on the calling thread.</summary>
+    private static void Range<TB>(MatView a, TB b, int m, int j0, int j1, int n, int k, float* c, int ldc, bool accumulate) where TB : struct, IBSource
     {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
+        var packB = _packB ??= GC.AllocateUninitializedArray<float>(Nc * Kc, pinned: true);
+        float* tile = stackalloc float[Mr * Nr];
+        fixed (float* pA = packA) fixed (float* pB = packB)
         {
-            for (; j + 32 <= n; j += 32)
+            for (int jc = j0; jc < j1; jc += Nc)
             {
-                Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-                if (add)
+                int nc = Math.Min(Nc, j1 - jc);
+                for (int pc = 0; pc < k; pc += Kc)
                 {
-                    c00 = Vector512.Load(c + j); c01 = Vector512.Load(c + j + 16);
-                    c10 = Vector512.Load(c + ldc + j); c11 = Vector512.Load(c + ldc + j + 16);
-                    c20 = Vector512.Load(c + 2 * ldc + j); c21 = Vector512.Load(c + 2 * ldc + j + 16);
-                    c30 = Vector512.Load(c + 3 * ldc + j); c31 = Vector512.Load(c + 3 * ldc + j + 16);
-                    c40 = Vector512.Load(c + 4 * ldc + j); c41 = Vector512.Load(c + 4 * ldc + j + 16);
-                    c50 = Vector512.Load(c + 5 * ldc + j); c51 = Vector512.Load(c + 5 * ldc + j + 16);
+                    int kc = Math.Min(Kc, k - pc);
+                    bool acc = accumulate || pc > 0;
+                    for (int jr = 0; jr < nc; jr += Nr) b.PackPanel(pc, kc, jc + jr, Math.Min(j1, n), pB + jr * kc);
+                    for (int ic = 0; ic < m; ic += Mc)
+                    {
+                        int mc = Math.Min(Mc, m - ic);
+                        for (int ir = 0; ir < mc; ir += Mr) Pack.PanelA(a, ic + ir, m, pc, kc, pA + ir * kc);
+                        for (int jr = 0; jr < nc; jr += Nr)
+                        {
+                            int nr = Math.Min(Nr, nc - jr);
+                            for (int ir = 0; ir < mc; ir += Mr)
+                            {
+                                int mr = Math.Min(Mr, mc - ir);
+                                float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
+                                if (mr == Mr && nr == Nr) MicroKernel.Run(pA + ir * kc, pB + jr * kc, cTile, ldc, kc, acc);
+                                else Edge(pA + ir * kc, pB + jr * kc, cTile, ldc, kc, acc, mr, nr, tile);
+                            }
+                        }
+                    }
                 }
-                else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector512<float>.Zero;
-                float* bp = b + j; float* a0 = a;
-                for (int p = 0; p < k; p++, bp += ldb, a0++)
-                {
-                    var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
-                    var x = Vector512.Create(a0[0]);
-                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-                    x = Vector512.Create(a0[lda]);
-                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-                    x = Vector512.Create(a0[2 * lda]);
-                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-                    x = Vector512.Create(a0[3 * lda]);
-                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-                    x = Vector512.Create(a0[4 * lda]);
-                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-                    x = Vector512.Create(a0[5 * lda]);
-                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-                }
-                c00.Store(c + j); c01.Store(c + j + 16);
-                c10.Store(c + ldc + j); c11.Store(c + ldc + j + 16);
-                c20.Store(c + 2 * ldc + j); c21.Store(c + 2 * ldc + j + 16);
-                c30.Store(c + 3 * ldc + j); c31.Store(c + 3 * ldc + j + 16);
-                c40.Store(c + 4 * ldc + j); c41.Store(c + 4 * ldc + j + 16);
-                c50.Store(c + 5 * ldc + j); c51.Store(c + 5 * ldc + j + 16);
             }
         }
-        if (j < n)
-            for (int r = 0; r < Mr; r++)
-                Tail(a + r * lda, b, ldb, c + r * ldc, j, n, k, add);
     }
 
-    private static void Row1(float* a, float* b, int ldb, float* c, int n, int k, bool add) => Tail(a, b, ldb, c, 0, n, k, add);
-
-    /// <summary>One row of C, columns [j, n): Vector256 chunks, then scalar.</summary>
-    private static void Tail(float* a, float* b, int ldb, float* c, int j, int n, int k, bool add)
+    /// <summary>
+    /// C[M, N] (=|+=) A·B where B(k, j) = <c>b[off[k] + j]</c>: each B row is read in place, unpacked. Reads may run up
+    /// to 31 floats past column N−1 of any row, so the caller leaves that much readable slack after the data.
+    /// </summary>
+    public static void RunOffsets(MatView a, float* b, int* off, int m, int n, int k, float* c, int ldc, bool accumulate, int threads)
     {
-        if (Vector256.IsHardwareAccelerated)
+        if (m == 0 || n == 0) return;
+        int panels = (n + Nr - 1) / Nr;
+        int t = (long)m * n * k < 1 << 20 ? 1 : Math.Min(threads, panels);
+        if (t <= 1) { OffsetRange(a, b, off, m, 0, n, k, c, ldc, accumulate); return; }
+        int per = (panels + t - 1) / t * Nr;
+        var bp = b; var op = off; var cp = c;
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
         {
-            for (; j + 8 <= n; j += 8)
+            int j0 = i * per, j1 = Math.Min(n, j0 + per);
+            if (j0 < j1) OffsetRange(a, bp, op, m, j0, j1, k, cp, ldc, accumulate);
+        });
+    }
+
+    private static void OffsetRange(MatView a, float* b, int* off, int m, int j0, int j1, int k, float* c, int ldc, bool accumulate)
+    {
+        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
+        float* tile = stackalloc float[Mr * Nr];
+        fixed (float* pA = packA)
+        {
+            for (int pc = 0; pc < k; pc += Kc)
             {
-                var acc = add ? Vector256.Load(c + j) : Vector256<float>.Zero;
-                float* bp = b + j;
-                for (int p = 0; p < k; p++, bp += ldb) acc = Vector256.FusedMultiplyAdd(Vector256.Create(a[p]), Vector256.Load(bp), acc);
-                acc.Store(c + j);
+                int kc = Math.Min(Kc, k - pc);
+                bool acc = accumulate || pc > 0;
+                for (int ic = 0; ic < m; ic += Mc)
+                {
+                    int mc = Math.Min(Mc, m - ic);
+                    for (int ir = 0; ir < mc; ir += Mr) Pack.PanelA(a, ic + ir, m, pc, kc, pA + ir * kc);
+                    for (int jr = j0; jr < j1; jr += Nr)
+                    {
+                        int nr = Math.Min(Nr, j1 - jr);
+                        for (int ir = 0; ir < mc; ir += Mr)
+                        {
+                            int mr = Math.Min(Mr, mc - ir);
+                            float* cTile = c + (long)(ic + ir) * ldc + jr;
+                            if (mr == Mr && nr == Nr) MicroKernel.RunOffsets(pA + ir * kc, b + jr, off + pc, cTile, ldc, kc, acc);
+                            else
+                            {
+                                for (int r = 0; r < Mr; r++)
+                                    for (int j = 0; j < Nr; j++) tile[r * Nr + j] = acc && r < mr && j < nr ? cTile[(long)r * ldc + j] : 0f;
+                                MicroKernel.RunOffsets(pA + ir * kc, b + jr, off + pc, tile, Nr, kc, true);
+                                for (int r = 0; r < mr; r++)
+                                    for (int j = 0; j < nr; j++) cTile[(long)r * ldc + j] = tile[r * Nr + j];
+                            }
+                        }
+                    }
+                }
             }
         }
-        for (; j < n; j++)
-        {
-            float s = add ? c[j] : 0f;
-            float* bp = b + j;
-            for (int p = 0; p < k; p++, bp += ldb) s = MathF.FusedMultiplyAdd(a[p], *bp, s);
-            c[j] = s;
-        }
+    }
+
+    /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Edge(float* a, float* b, float* c, int ldc, int kc, bool acc, int mr, int nr, float* tile)
+    {
+        for (int r = 0; r < Mr; r++)
+            for (int j = 0; j < Nr; j++) tile[r * Nr + j] = acc && r < mr && j < nr ? c[(long)r * ldc + j] : 0f;
+        MicroKernel.Run(a, b, tile, Nr, kc, true);
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) c[(long)r * ldc + j] = tile[r * Nr + j];
     }
 }

@@ -27,59 +27,27 @@ public sealed partial class Tensor
         if (h + 2 * padding.H - dilation.H * (kh - 1) - 1 < 0 || w + 2 * padding.W - dilation.W * (kw - 1) - 1 < 0)
             throw new ArgumentException($"Conv2d: kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input {ShapeString(x.Shape)}.");
         var g = new ConvGeometry(cg, h, w, kh, kw, stride.H, stride.W, padding.H, padding.W, dilation.H, dilation.W, ho, wo);
-        int og = o / groups;
-        bool direct = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0);
+        var shape = new ConvKernels.Shape(n, c, h, w, o, groups, g);
         var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias?.Contiguous();
         var y = Empty(new[] { n, o, ho, wo });
-        int inImg = c * h * w, outImg = o * ho * wo, spatial = ho * wo;
-        var cols = direct ? null : NewBuffer(g.Rows * g.Cols);
-        for (int i = 0; i < n; i++)
-            for (int gi = 0; gi < groups; gi++)
-            {
-                var xin = xc.Span.Slice(i * inImg + gi * cg * h * w, cg * h * w);
-                ReadOnlySpan<float> colSpan = xin;
-                if (!direct) { Im2Col.Unfold(xin, g, cols); colSpan = cols; }
-                Gemm.Sgemm(false, false, og, spatial, g.Rows, wc.Span.Slice(gi * og * g.Rows, og * g.Rows), g.Rows,
-                    colSpan, spatial, y.Span.Slice(i * outImg + gi * og * spatial, og * spatial), spatial, false);
-            }
-        if (bc is not null)
-            for (int i = 0; i < n; i++)
-                for (int oc = 0; oc < o; oc++)
-                    System.Numerics.Tensors.TensorPrimitives.Add(y.Span.Slice(i * outImg + oc * spatial, spatial), bc.Span[oc], y.Span.Slice(i * outImg + oc * spatial, spatial));
+        ConvKernels.Forward(shape, xc.Storage, xc.Offset, wc.Storage, wc.Offset, bc?.Storage, bc?.Offset ?? 0, y.Storage, 0);
         var inputs = bc is null ? new[] { xc, wc } : new[] { xc, wc, bc };
         return y.WithGrad("Conv2d", inputs, gy =>
         {
-            var gs = gy.Contiguous().Span;
-            Tensor? gx = xc.RequiresGrad ? Zeros(xc.Shape) : null;
-            Tensor? gw = wc.RequiresGrad ? Zeros(wc.Shape) : null;
-            var colsB = direct ? null : NewBuffer(g.Rows * g.Cols);
-            var dcols = gx is null || direct ? null : NewBuffer(g.Rows * g.Cols);
-            for (int i = 0; i < n; i++)
-                for (int gi = 0; gi < groups; gi++)
-                {
-                    var gout = gs.Slice(i * outImg + gi * og * spatial, og * spatial);
-                    var wg = wc.Span.Slice(gi * og * g.Rows, og * g.Rows);
-                    var xin = xc.Span.Slice(i * inImg + gi * cg * h * w, cg * h * w);
-                    if (gw is not null)
-                    {
-                        ReadOnlySpan<float> colSpan = xin;
-                        if (!direct) { Im2Col.Unfold(xin, g, colsB); colSpan = colsB; }
-                        Gemm.Sgemm(false, true, og, g.Rows, spatial, gout, spatial, colSpan, spatial, gw.Span.Slice(gi * og * g.Rows, og * g.Rows), g.Rows, true);
-                    }
-                    if (gx is not null)
-                    {
-                        var gxin = gx.Span.Slice(i * inImg + gi * cg * h * w, cg * h * w);
-                        if (direct) Gemm.Sgemm(true, false, g.Rows, spatial, og, wg, g.Rows, gout, spatial, gxin, spatial, true);
-                        else
-                        {
-                            Gemm.Sgemm(true, false, g.Rows, spatial, og, wg, g.Rows, gout, spatial, dcols, spatial, false);
-                            Im2Col.FoldAdd(dcols, g, gxin);
-                        }
-                    }
-                }
-            if (gx is not null) Autograd.Accumulate(xc, gx);
-            if (gw is not null) Autograd.Accumulate(wc, gw);
-            if (bc is not null && bc.RequiresGrad) Autograd.Accumulate(bc, gy.SumToShape(new[] { 1, o, 1, 1 }).Reshape(o));
+            var gyc = gy.Contiguous();
+            if (xc.RequiresGrad)
+            {
+                var gx = Empty(xc.Shape);
+                ConvKernels.BackwardInput(shape, gyc.Storage, gyc.Offset, wc.Storage, wc.Offset, gx.Storage, 0, false);
+                Autograd.Accumulate(xc, gx);
+            }
+            if (wc.RequiresGrad)
+            {
+                var gw = n == 0 ? Zeros(wc.Shape) : Empty(wc.Shape);
+                ConvKernels.BackwardWeight(shape, gyc.Storage, gyc.Offset, xc.Storage, xc.Offset, gw.Storage, 0, false);
+                Autograd.Accumulate(wc, gw);
+            }
+            if (bc is not null && bc.RequiresGrad) Autograd.Accumulate(bc, gyc.SumToShape(new[] { 1, o, 1, 1 }).Reshape(o));
         });
     }
 }

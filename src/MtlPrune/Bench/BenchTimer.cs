@@ -1,0 +1,34 @@
+using System.Diagnostics;
+
+namespace MtlPrune.Bench;
+
+/// <summary>Median, minimum and maximum of repeated runs after warm-up, plus bytes allocated per run.</summary>
+public sealed record Timing(double MedianMs, double MinMs, double MaxMs, int Runs, long AllocatedBytesPerRun)
+{
+    /// <summary>Throughput at the median, in GFLOP/s, for a run of <paramref name="flops"/>.</summary>
+    public double Gflops(double flops) => flops / (MedianMs * 1e-3) / 1e9;
+}
+
+public static class BenchTimer
+{
+    /// <summary>Runs <paramref name="action"/> <paramref name="warmup"/> times, then <paramref name="runs"/> timed times.</summary>
+    public static Timing Measure(Action action, int runs = 7, int warmup = 2)
+    {
+        if (runs < 1) throw new ArgumentException("runs must be at least 1.");
+        for (int i = 0; i < warmup; i++) action();
+        var ms = new double[runs];
+        long alloc0 = GC.GetAllocatedBytesForCurrentThread();
+        long total0 = GC.GetTotalAllocatedBytes(false);
+        for (int i = 0; i < runs; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            ms[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        long alloc = GC.GetTotalAllocatedBytes(false) - total0;
+        _ = alloc0;
+        Array.Sort(ms);
+        double median = runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+        return new Timing(median, ms[0], ms[^1], runs, alloc / runs);
+    }
+}

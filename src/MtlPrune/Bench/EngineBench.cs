@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using MtlPrune.Engine;
+using MtlPrune.Engine.Optim;
+using MtlPrune.Models;
+
+namespace MtlPrune.Bench;
+
+/// <summary>
+/// <c>mtlprune bench engine</c>: the machine's FMA peak, then GEMM, convolution (forward, input and weight
+/// gradient), batch norm and elementwise throughput, and the resnet-mini training step and inference, each as
+/// median/min/max of several runs after warm-up with GFLOP/s as a fraction of the peak measured in the same run.
+/// </summary>
+public sealed class EngineBench
+{
+    private readonly int _runs;
+    private readonly Action<string>? _progress;
+    private readonly List<BenchResult> _results = new();
+    public double Peak1 { get; private set; }
+    public double Peak2 { get; private set; }
+    public IReadOnlyList<BenchResult> Results => _results;
+
+    private readonly string? _filter;
+
+    /// <param name="runs">Timed runs per workload (at least 5).</param>
+    /// <param name="progress">Called with each workload's name as it starts.</param>
+    /// <param name="filter">Only workloads whose name contains this text (the peak is always measured).</param>
+    public EngineBench(int runs = 7, Action<string>? progress = null, string? filter = null)
+    { _runs = Math.Max(runs, 5); _progress = progress; _filter = filter; }
+
+    private bool Selected(string name) => _filter is null || name.Contains(_filter, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>All workloads, in order. <paramref name="quick"/> skips the per-layer conv list and the 128×128 step.</summary>
+    public void RunAll(bool quick = false)
+    {
+        MeasurePeak();
+        if (Selected("gemm 1024")) GemmBench(1024, 1024, 1024, "gemm 1024x1024x1024", 0.70);
+        if (Selected("gemm 256")) GemmBench(256, 4096, 1152, "gemm 256x4096x1152 (MxNxK)", null);
+        if (Selected("conv3x3 64->64")) ConvBench("conv3x3 64->64 8x64x56x56", 8, 64, 56, 56, 64, 3, 1, 1, goalFwd: 0.65, goalBwd: 0.55);
+        if (!quick)
+            foreach (var (name, c, o, k, s, h) in ResNetMiniConvs(64))
+                if (Selected($"resnet-mini {name}")) ConvBench($"resnet-mini {name} 8x{c}x{h}x{h}", 8, c, h, h, o, k, s, k / 2, null, null);
+        if (Selected("elementwise")) ElementwiseBench();
+        if (Selected("training step 64")) TrainStepBench(64, 65);
+        if (!quick && Selected("training step 128")) TrainStepBench(128, 250);
+        if (Selected("inference")) InferenceBench(128, 9);
+    }
+
+    /// <summary>Every distinct convolution of resnet-mini at input size <paramref name="size"/>.</summary>
+    public static IEnumerable<(string Name, int C, int O, int K, int Stride, int H)> ResNetMiniConvs(int size)
+    {
+        yield return ("stem 3->16", 3, 16, 3, 1, size);
+        int[] widths = { 16, 32, 64, 128 }, strides = { 1, 2, 2, 2 };
+        int c = 16, h = size;
+        for (int i = 0; i < 4; i++)
+        {
+            int o = widths[i], s = strides[i];
+            yield return ($"layer{i + 1}.0.conv1 {c}->{o} s{s}", c, o, 3, s, h);
+            int ho = (h - 1) / s + 1;
+            yield return ($"layer{i + 1} conv {o}->{o}", o, o, 3, 1, ho);
+            if (s != 1 || c != o) yield return ($"layer{i + 1}.0.downsample {c}->{o} 1x1 s{s}", c, o, 1, s, h);
+            c = o; h = ho;
+        }
+        yield return ("head conv1 128->64", 128, 64, 3, 1, h);
+        yield return ("head conv2 64->13 1x1", 64, 13, 1, 1, h);
+    }
+
+    private void Report(string group, string name, Timing t, double? flops, double? bytes, string? goal, bool? met)
+    {
+        double? gf = flops is double f ? t.Gflops(f) : null;
+        var r = new BenchResult(group, name, t.MedianMs, t.MinMs, t.MaxMs, t.Runs, gf, gf / Peak2,
+            bytes is double b ? b / (t.MedianMs * 1e-3) / 1e9 : null, t.AllocatedBytesPerRun, Process.GetCurrentProcess().PeakWorkingSet64, goal, met);
+        _results.Add(r);
+        _progress?.Invoke(name);
+    }
+
+    private void MeasurePeak()
+    {
+        _progress?.Invoke("measuring FMA peak");
+        Peak1 = PeakFlops.Measure(1);
+        Peak2 = PeakFlops.Measure(Environment.ProcessorCount);
+        _results.Add(new BenchResult("peak", "fp32 FMA peak, 1 thread", 0, 0, 0, 5, Peak1, Peak1 / Peak2, null, 0, 0, null, null));
+        _results.Add(new BenchResult("peak", $"fp32 FMA peak, {Environment.ProcessorCount} threads", 0, 0, 0, 5, Peak2, 1, null, 0, 0, null, null));
+    }
+
+    private void GemmBench(int m, int n, int k, string name, double? goal)
+    {
+        var rng = new Rng(1);
+        var a = Tensor.Normal(new[] { m, k }, rng).ToArray(); var b = Tensor.Normal(new[] { k, n }, rng).ToArray(); var c = new float[m * n];
+        var t = BenchTimer.Measure(() => Engine.Kernels.GemmApi.Sgemm(m, n, k, a, b, c), _runs);
+        double flops = 2.0 * m * n * k;
+        Report("gemm", name, t, flops, null, goal is double g ? $">= {g:P0} of peak" : null, goal is double g2 ? t.Gflops(flops) / Peak2 >= g2 : null);
+    }
+
+    private void ConvBench(string name, int n, int c, int h, int w, int o, int k, int s, int p, double? goalFwd, double? goalBwd)
+    {
+        var rng = new Rng(2);
+        var x = Tensor.Normal(new[] { n, c, h, w }, rng); var wt = Tensor.Normal(new[] { o, c, k, k }, rng);
+        int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+        var dy = Tensor.Normal(new[] { n, o, ho, wo }, rng);
+        double flops = 2.0 * n * o * ho * wo * c * k * k;
+        var fwd = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvForward(x, wt, s, p), _runs);
+        var bi = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardInput(dy, wt, x.Shape, s, p), _runs);
+        var bw = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardWeight(dy, x, wt.Shape, s, p), _runs);
+        Report("conv", name + " forward", fwd, flops, null, goalFwd is double g ? $">= {g:P0} of peak" : null, goalFwd is double g1 ? fwd.Gflops(flops) / Peak2 >= g1 : null);
+        Report("conv", name + " input-grad", bi, flops, null, null, null);
+        Report("conv", name + " weight-grad", bw, flops, null, null, null);
+        var both = new Timing(bi.MedianMs + bw.MedianMs, bi.MinMs + bw.MinMs, bi.MaxMs + bw.MaxMs, bi.Runs, bi.AllocatedBytesPerRun + bw.AllocatedBytesPerRun);
+        Report("conv", name + " backward (input+weight)", both, 2 * flops, null, goalBwd is double gb ? $">= {gb:P0} of peak" : null, goalBwd is double gb2 ? both.Gflops(2 * flops) / Peak2 >= gb2 : null);
+    }
+
+    private void ElementwiseBench()
+    {
+        var rng = new Rng(3);
+        var x = Tensor.Normal(new[] { 8, 64, 56, 56 }, rng); var y = Tensor.Normal(new[] { 8, 64, 56, 56 }, rng);
+        var gamma = Tensor.Ones(64); var beta = Tensor.Zeros(64); var rm = Tensor.Zeros(64); var rv = Tensor.Ones(64);
+        double bytes = 4.0 * x.Numel;
+        using var _ = Autograd.NoGrad();
+        Report("elementwise", "batchnorm train fwd 8x64x56x56", BenchTimer.Measure(() => Tensor.BatchNorm(x, gamma, beta, rm, rv, true), _runs), null, 3 * bytes, null, null);
+        Report("elementwise", "relu 8x64x56x56", BenchTimer.Measure(() => x.Relu(), _runs), null, 2 * bytes, null, null);
+        Report("elementwise", "add 8x64x56x56", BenchTimer.Measure(() => Tensor.Add(x, y), _runs), null, 3 * bytes, null, null);
+    }
+
+    /// <summary>One training step of resnet-mini: forward, the three losses, backward, SGD step.</summary>
+    public static Action TrainStep(int size, int batch = 8, ulong seed = 4)
+    {
+        var rng = new Rng(seed);
+        var model = new ResNetMini(rng);
+        var opt = new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9);
+        var x = Tensor.Normal(new[] { batch, 3, size, size }, rng);
+        var seg = Tensor.FromArray(Enumerable.Range(0, batch * size * size).Select(_ => (float)rng.NextInt(13)).ToArray(), batch, size, size);
+        var depth = Tensor.Uniform(new[] { batch, 1, size, size }, rng, 0.5f, 5f);
+        var normal = Tensor.L2Normalize(Tensor.Normal(new[] { batch, 3, size, size }, rng));
+        return () =>
+        {
+            opt.ZeroGrad();
+            var o = model.ForwardAll(x);
+            var loss = Engine.Loss.CrossEntropy(o["seg"], seg, 255) + Engine.Loss.L1(o["depth"], depth) + Engine.Loss.Normal(Tensor.L2Normalize(o["normal"]), normal);
+            loss.Backward();
+            opt.Step();
+        };
+    }
+
+    private void TrainStepBench(int size, double goalMs)
+    {
+        var step = TrainStep(size);
+        var t = BenchTimer.Measure(step, _runs);
+        Report("resnet-mini", $"training step batch 8 3x{size}x{size}", t, null, null, $"<= {goalMs} ms", t.MedianMs <= goalMs);
+    }
+
+    private void InferenceBench(int size, double goalMs)
+    {
+        var rng = new Rng(5);
+        var model = new ResNetMini(rng);
+        model.Eval();
+        var x = Tensor.Normal(new[] { 1, 3, size, size }, rng);
+        var t = BenchTimer.Measure(() => { using var _ = Autograd.NoGrad(); model.ForwardAll(x); }, _runs);
+        Report("resnet-mini", $"inference batch 1 3x{size}x{size}", t, null, null, $"<= {goalMs} ms", t.MedianMs <= goalMs);
+    }
+}

@@ -1,0 +1,39 @@
+using MtlPrune.Engine;
+using MtlPrune.Engine.Kernels;
+
+namespace MtlPrune.Engine.Tests;
+
+/// <summary>The packed GEMM against a double-precision loop, across every blocking boundary and transpose layout.</summary>
+public class GemmTests
+{
+    [Theory]
+    [InlineData(1, 1, 1, false, false, false)]
+    [InlineData(7, 33, 5, false, false, false)]
+    [InlineData(130, 1100, 300, false, false, false)]   // M > Mc, N > Nc, K > Kc
+    [InlineData(130, 1100, 300, true, false, true)]
+    [InlineData(17, 70, 513, false, true, false)]
+    [InlineData(9, 40, 257, true, true, true)]
+    [InlineData(300, 3, 20, false, false, true)]
+    public void MatchesNaive(int m, int n, int k, bool ta, bool tb, bool accumulate)
+    {
+        var rng = new Rng(3);
+        var a = Tensor.Normal(new[] { m * k }, rng).ToArray();
+        var b = Tensor.Normal(new[] { k * n }, rng).ToArray();
+        var c = Tensor.Normal(new[] { m * n }, rng).ToArray();
+        var expected = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = accumulate ? c[i * n + j] : 0;
+                for (int p = 0; p < k; p++)
+                    s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                expected[i * n + j] = (float)s;
+            }
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var r = (float[])c.Clone();
+            Gemm.Sgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, r, n, accumulate, threads);
+            TensorAssert.Close(expected, r, 1e-4, 1e-4);
+        }
+    }
+}
