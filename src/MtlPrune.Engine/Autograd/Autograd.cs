@@ -72,16 +72,22 @@ public static class Autograd
                 if (t.GradFn is null)
                 {
                     // Leaf: accumulate into .Grad (~ tensor.grad), owning the buffer.
-                    if (t.Grad is null) t.Grad = t.PendingOwnedOr(g);
+                    if (t.Grad is null) t.Grad = BufferScope.Keep(t.PendingOwnedOr(g));
                     else Kernels.Elementwise.AddInPlace(t.Grad.Span, g.Contiguous().Span);
                     t.PendingOwned = false;
                 }
-                else
+                else if (OpProfiler.Enabled)
                 {
-                    t.GradFn.Backward(g);
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    OpProfiler.InBackward = true;
+                    try { t.GradFn.Backward(g); }
+                    finally { OpProfiler.InBackward = false; }
+                    OpProfiler.RecordBackward(t.GradFn.Op, start);
                 }
+                else t.GradFn.Backward(g);
             }
         }
+        if (OpProfiler.Enabled) OpProfiler.Mark();
     }
 
     private static List<Tensor> TopologicalOrder(Tensor root)

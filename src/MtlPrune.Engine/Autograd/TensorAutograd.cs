@@ -47,6 +47,7 @@ public sealed partial class Tensor
     /// <summary>Attaches a backward step to an op result when any input requires grad.</summary>
     internal Tensor WithGrad(string op, Tensor[] inputs, Action<Tensor> backward)
     {
+        if (OpProfiler.Enabled) OpProfiler.RecordForward(op);
         if (!Autograd.NeedsGrad(inputs)) return this;
         GradFn = new GradNode(op, inputs, backward);
         _requiresGrad = true;

@@ -51,6 +51,22 @@ public sealed partial class Tensor
         }
         if (n > int.MaxValue) throw new ArgumentException($"Shape {ShapeString(shape)} has more than 2^31-1 elements.");
         Numel = (int)n;
+        BufferScope.Track(this);
+    }
+
+    private static readonly float[] ReleasedStorage = new float[0];
+
+    /// <summary>True once the <see cref="BufferScope"/> that owned this tensor's buffer has ended.</summary>
+    public bool IsReleased => ReferenceEquals(Storage, ReleasedStorage);
+
+    internal void Release() { Storage = ReleasedStorage; Offset = 0; }
+
+    /// <summary>Throws when the tensor's buffer was returned to the pool.</summary>
+    internal void EnsureAlive()
+    {
+        if (IsReleased && Numel > 0)
+            throw new ObjectDisposedException(Name ?? $"Tensor{ShapeString(_shape)}",
+                "This tensor was created inside a BufferScope that has ended; keep it with BufferScope.Keep(t) or copy it with CloneData() inside the scope.");
     }
 
     internal Tensor(float[] storage, int[] shape) : this(storage, 0, shape, ContiguousStrides(shape)) { }
@@ -79,6 +95,7 @@ public sealed partial class Tensor
         get
         {
             if (!IsContiguous) throw new InvalidOperationException($"Tensor{ShapeString(_shape)} is a non-contiguous view; call Contiguous() first.");
+            EnsureAlive();
             return Storage.AsSpan(Offset, Numel);
         }
     }
@@ -86,6 +103,7 @@ public sealed partial class Tensor
     /// <summary>Copies the elements to a new array in row-major order.</summary>
     public float[] ToArray()
     {
+        EnsureAlive();
         if (IsContiguous) return Span.ToArray();
         var r = new float[Numel];
         int i = 0;
@@ -110,6 +128,7 @@ public sealed partial class Tensor
 
     private int FlatOffset(int[] index)
     {
+        EnsureAlive();
         if (index.Length != Rank) throw new ArgumentException($"Index of rank {index.Length} for tensor of shape {ShapeString(_shape)}.");
         int off = Offset;
         for (int i = 0; i < index.Length; i++)
@@ -163,7 +182,7 @@ public sealed partial class Tensor
 
     /// <summary>Allocates an uninitialised contiguous buffer (every caller overwrites all of it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float[] NewBuffer(int n) => n == 0 ? Array.Empty<float>() : GC.AllocateUninitializedArray<float>(n);
+    internal static float[] NewBuffer(int n) => BufferScope.Rent(n);
 
     /// <summary>A new contiguous tensor without autograd history, not initialised.</summary>
     internal static Tensor Empty(int[] shape)

@@ -43,6 +43,7 @@ internal static class Broadcast
     /// <summary>out = a (op) b with broadcasting; <paramref name="dst"/> is dense with shape <paramref name="shape"/>.</summary>
     public static void Binary(BinaryKind kind, Tensor a, Tensor b, int[] shape, Span<float> dst)
     {
+        a.EnsureAlive(); b.EnsureAlive();
         if (a.IsContiguous && b.IsContiguous)
         {
             if (a.Numel == dst.Length && b.Numel == dst.Length) { Dense(kind, a.Span, b.Span, dst); return; }
@@ -117,6 +118,7 @@ internal static class Broadcast
     /// </summary>
     public static void SumTo(Tensor src, int[] target, Span<float> dst)
     {
+        src.EnsureAlive();
         dst.Clear();
         var shape = src.Shape;
         int rank = shape.Length;

@@ -23,44 +23,29 @@ public static partial class Loss
             throw new ArgumentException($"CrossEntropy: target shape {Tensor.ShapeString(target.Shape)} does not match logits {Tensor.ShapeString(logits.Shape)} (expected {Tensor.ShapeString(expect)}).");
         if (classWeights is not null && classWeights.Numel != c)
             throw new ArgumentException($"CrossEntropy: class weights have shape {Tensor.ShapeString(classWeights.Shape)}, expected [{c}].");
-        var logp = Tensor.LogSoftmax(logits.Detach());
-        var lp = logp.Span; var ts = target.Contiguous().Span;
+        var xc = logits.Contiguous();
+        var ts = target.Contiguous().Span;
         var ws = classWeights?.Contiguous().Span.ToArray();
         var labels = new int[n * s];
-        double num = 0, den = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < s; j++)
-            {
-                float tv = ts[i * s + j];
-                int y = (int)tv;
-                if (y != tv) throw new ArgumentException($"CrossEntropy: label {tv} at position {i * s + j} is not an integer.");
-                if (y == ignoreIndex) { labels[i * s + j] = -1; continue; }
-                if ((uint)y >= (uint)c) throw new ArgumentException($"CrossEntropy: label {y} at position {i * s + j} is outside [0, {c}) and is not the ignore index {ignoreIndex}.");
-                labels[i * s + j] = y;
-                double w = ws is null ? 1.0 : ws[y];
-                num -= w * lp[(i * c + y) * s + j];
-                den += w;
-            }
+        for (int i = 0; i < labels.Length; i++)
+        {
+            float tv = ts[i];
+            int y = (int)tv;
+            if (y != tv) throw new ArgumentException($"CrossEntropy: label {tv} at position {i} is not an integer.");
+            if (y == ignoreIndex) { labels[i] = -1; continue; }
+            if ((uint)y >= (uint)c) throw new ArgumentException($"CrossEntropy: label {y} at position {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}.");
+            labels[i] = y;
+        }
+        var lse = new float[n * s];
+        var (num, den) = Kernels.CrossEntropyKernel.Forward(xc.Span, n, c, s, labels, ws, lse);
         var result = Tensor.Scalar(den > 0 ? (float)(num / den) : 0f);
         CheckFinite(result, "CrossEntropy");
-        var input = logits;
-        return result.WithGrad("CrossEntropy", new[] { input }, g =>
+        return result.WithGrad("CrossEntropy", new[] { xc }, g =>
         {
-            var lp = logp.Span;
             float scale = den > 0 ? (float)(g.Item() / den) : 0f;
-            var gx = Tensor.Empty(input.Shape); var gs = gx.Span;
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < s; j++)
-                {
-                    int y = labels[i * s + j];
-                    float w = y < 0 ? 0f : scale * (ws is null ? 1f : ws[y]);
-                    for (int ch = 0; ch < c; ch++)
-                    {
-                        int k = (i * c + ch) * s + j;
-                        gs[k] = w == 0f ? 0f : w * (MathF.Exp(lp[k]) - (ch == y ? 1f : 0f));
-                    }
-                }
-            Autograd.Accumulate(input, gx);
+            var gx = Tensor.Empty(xc.Shape);
+            Kernels.CrossEntropyKernel.Backward(xc.Span, n, c, s, labels, ws, lse, scale, gx.Span);
+            Autograd.Accumulate(xc, gx);
         });
     }
 

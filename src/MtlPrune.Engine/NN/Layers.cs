@@ -52,8 +52,7 @@ public sealed class Dropout : Module
 }
 
 /// <summary>
-/// Resizes to a fixed size or by a scale factor (~ <c>nn.Upsample</c>). Give either <paramref name="size"/>
-/// or <paramref name="scaleFactor"/>.
+/// Resizes to a fixed size or by a scale factor (~ <c>nn.Upsample</c>). Give either a size or a scale factor.
 /// </summary>
 public sealed class Upsample : Module
 {

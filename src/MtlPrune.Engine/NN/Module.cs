@@ -23,6 +23,7 @@ public abstract class Module
         CheckName(name);
         t.RequiresGrad = true;
         t.Name = name;
+        BufferScope.Keep(t);
         _parameters.Add((name, t));
         return t;
     }
@@ -35,6 +36,7 @@ public abstract class Module
     {
         CheckName(name);
         t.Name = name;
+        BufferScope.Keep(t);
         _buffers.Add((name, t));
         return t;
     }
@@ -53,6 +55,7 @@ public abstract class Module
         int i = _parameters.FindIndex(p => p.Name == name);
         if (i < 0) throw new ArgumentException($"{GetType().Name} has no parameter '{name}'.");
         t.RequiresGrad = true; t.Name = name;
+        BufferScope.Keep(t);
         _parameters[i] = (name, t);
     }
 

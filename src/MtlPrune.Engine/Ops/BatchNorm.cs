@@ -24,29 +24,26 @@ public sealed partial class Tensor
         var mean = new float[c]; var invStd = new float[c];
         if (training)
         {
-            for (int ch = 0; ch < c; ch++)
+            var xsArr = xc.Storage; int xOff = xc.Offset;
+            ParallelChannels(c, count, ch =>
             {
+                float shift = xsArr[xOff + ch * s];
                 double sum = 0, sq = 0;
                 for (int i = 0; i < n; i++)
                 {
-                    var p = xs.Slice((i * c + ch) * s, s);
-                    sum += System.Numerics.Tensors.TensorPrimitives.Sum(p);
+                    var (a, b) = Kernels.Statistics.ShiftedMoments(xsArr.AsSpan(xOff + (i * c + ch) * s, s), shift);
+                    sum += a; sq += b;
                 }
-                double mu = sum / count;
-                for (int i = 0; i < n; i++)
-                {
-                    var p = xs.Slice((i * c + ch) * s, s);
-                    for (int j = 0; j < p.Length; j++) { double d = p[j] - mu; sq += d * d; }
-                }
-                double var = sq / count;
-                mean[ch] = (float)mu;
+                double m = sum / count;
+                double var = Math.Max(sq / count - m * m, 0);
+                mean[ch] = (float)(shift + m);
                 invStd[ch] = (float)(1.0 / Math.Sqrt(var + eps));
                 if (runningMean is not null && runningVar is not null)
                 {
-                    runningMean.Storage[runningMean.Offset + ch] = (float)((1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * mu);
+                    runningMean.Storage[runningMean.Offset + ch] = (float)((1 - momentum) * runningMean.Storage[runningMean.Offset + ch] + momentum * (shift + m));
                     runningVar.Storage[runningVar.Offset + ch] = (float)((1 - momentum) * runningVar.Storage[runningVar.Offset + ch] + momentum * var * count / (count - 1));
                 }
-            }
+            });
         }
         else
         {
@@ -58,53 +55,55 @@ public sealed partial class Tensor
         }
         var wv = weight?.Contiguous(); var bv = bias?.Contiguous();
         var y = Empty(x.Shape);
-        var ys = y.Span;
-        for (int i = 0; i < n; i++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                float scale = invStd[ch] * (wv is null ? 1f : wv.Span[ch]);
-                float shift = (bv is null ? 0f : bv.Span[ch]) - mean[ch] * scale;
-                Kernels.Affine.Apply(xs.Slice((i * c + ch) * s, s), scale, shift, ys.Slice((i * c + ch) * s, s));
-            }
+        var xArr = xc.Storage; int xo = xc.Offset; var yArr = y.Storage;
+        var wArr = wv?.Storage; int wo = wv?.Offset ?? 0; var bArr = bv?.Storage; int bo = bv?.Offset ?? 0;
+        ParallelChannels(c, count, ch =>
+        {
+            float scale = invStd[ch] * (wArr is null ? 1f : wArr[wo + ch]);
+            float shift = (bArr is null ? 0f : bArr[bo + ch]) - mean[ch] * scale;
+            for (int i = 0; i < n; i++)
+                Kernels.Affine.Apply(xArr.AsSpan(xo + (i * c + ch) * s, s), scale, shift, yArr.AsSpan((i * c + ch) * s, s));
+        });
         var inputs = new List<Tensor> { xc };
         if (wv is not null) inputs.Add(wv);
         if (bv is not null) inputs.Add(bv);
         return y.WithGrad("BatchNorm", inputs.ToArray(), gy =>
         {
-            var gs = gy.Contiguous().Span;
-            var xsb = xc.Span;
+            var gyc = gy.Contiguous();
+            var gArr = gyc.Storage; int go = gyc.Offset;
             var gx = xc.RequiresGrad ? Empty(xc.Shape) : null;
             var gw = wv is not null && wv.RequiresGrad ? Empty(wv.Shape) : null;
             var gb = bv is not null && bv.RequiresGrad ? Empty(bv.Shape) : null;
-            for (int ch = 0; ch < c; ch++)
+            var gxArr = gx?.Storage;
+            ParallelChannels(c, count, ch =>
             {
                 double sumG = 0, sumGx = 0;
                 float mu = mean[ch], inv = invStd[ch];
                 for (int i = 0; i < n; i++)
                 {
-                    var gp = gs.Slice((i * c + ch) * s, s); var xp = xsb.Slice((i * c + ch) * s, s);
-                    for (int j = 0; j < s; j++) { sumG += gp[j]; sumGx += gp[j] * (xp[j] - mu) * inv; }
+                    var (a, b) = Kernels.Statistics.GradMoments(gArr.AsSpan(go + (i * c + ch) * s, s), xArr.AsSpan(xo + (i * c + ch) * s, s), mu);
+                    sumG += a; sumGx += b;
                 }
-                if (gw is not null) gw.Span[ch] = (float)sumGx;
-                if (gb is not null) gb.Span[ch] = (float)sumG;
-                if (gx is null) continue;
-                float gamma = wv is null ? 1f : wv.Span[ch];
+                sumGx *= inv; // Σ g·x̂
+                if (gw is not null) gw.Storage[ch] = (float)sumGx;
+                if (gb is not null) gb.Storage[ch] = (float)sumG;
+                if (gxArr is null) return;
+                float gamma = wArr is null ? 1f : wArr[wo + ch];
+                // training: dx = γ·inv·(dy − Σdy/M − x̂·Σ(dy·x̂)/M); eval: dx = γ·inv·dy
+                float k = gamma * inv, k1 = training ? (float)(sumG / count) : 0f, k2 = training ? (float)(sumGx / count) * inv : 0f;
                 for (int i = 0; i < n; i++)
-                {
-                    var gp = gs.Slice((i * c + ch) * s, s); var xp = xsb.Slice((i * c + ch) * s, s);
-                    var dp = gx.Span.Slice((i * c + ch) * s, s);
-                    if (training)
-                    {
-                        // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-                        float k1 = (float)(sumG / count), k2 = (float)(sumGx / count), k = gamma * inv;
-                        for (int j = 0; j < s; j++) dp[j] = k * (gp[j] - k1 - (xp[j] - mu) * inv * k2);
-                    }
-                    else System.Numerics.Tensors.TensorPrimitives.Multiply(gp, gamma * inv, dp);
-                }
-            }
+                    Kernels.Statistics.BatchNormInputGrad(gArr.AsSpan(go + (i * c + ch) * s, s), xArr.AsSpan(xo + (i * c + ch) * s, s), mu, k, k1, k2, gxArr.AsSpan((i * c + ch) * s, s));
+            });
             if (gx is not null) Autograd.Accumulate(xc, gx);
             if (gw is not null) Autograd.Accumulate(wv!, gw);
             if (gb is not null) Autograd.Accumulate(bv!, gb);
         });
+    }
+
+    /// <summary>Runs <paramref name="body"/> for every channel, across cores when the tensor is large enough.</summary>
+    private static void ParallelChannels(int c, int perChannel, Action<int> body)
+    {
+        if ((long)c * perChannel < 1 << 15 || Kernels.Gemm.MaxThreads <= 1) { for (int ch = 0; ch < c; ch++) body(ch); return; }
+        Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = Kernels.Gemm.MaxThreads }, body);
     }
 }

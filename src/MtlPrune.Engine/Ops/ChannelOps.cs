@@ -24,7 +24,7 @@ public sealed partial class Tensor
             {
                 var src = xs.Slice(b + ch * s, s); var dst = ys.Slice(b + ch * s, s);
                 System.Numerics.Tensors.TensorPrimitives.Subtract(src, max, dst);
-                System.Numerics.Tensors.TensorPrimitives.Exp(dst, dst);
+                Kernels.VectorMath.Exp(dst, dst);
                 System.Numerics.Tensors.TensorPrimitives.Add(sum, dst, sum);
             }
             if (log)
@@ -50,7 +50,7 @@ public sealed partial class Tensor
                     for (int ch = 0; ch < c; ch++) System.Numerics.Tensors.TensorPrimitives.Add(acc, gs.Slice(b + ch * s, s), acc);
                     for (int ch = 0; ch < c; ch++)
                     {
-                        System.Numerics.Tensors.TensorPrimitives.Exp(ys.Slice(b + ch * s, s), tmp);
+                        Kernels.VectorMath.Exp(ys.Slice(b + ch * s, s), tmp);
                         System.Numerics.Tensors.TensorPrimitives.Multiply(tmp, acc, tmp);
                         System.Numerics.Tensors.TensorPrimitives.Subtract(gs.Slice(b + ch * s, s), tmp, gxs.Slice(b + ch * s, s));
                     }

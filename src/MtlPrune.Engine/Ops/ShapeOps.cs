@@ -51,6 +51,7 @@ public sealed partial class Tensor
     /// <summary>A dense copy when this is a strided view, otherwise this tensor itself (~ <c>contiguous</c>).</summary>
     public Tensor Contiguous()
     {
+        EnsureAlive();
         if (IsContiguous) return this;
         var r = Empty(Shape);
         CopyInto(r.Span);

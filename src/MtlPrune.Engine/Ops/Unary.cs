@@ -76,7 +76,7 @@ public sealed partial class Tensor
     {
         var x = Contiguous();
         var r = Empty(Shape);
-        TensorPrimitives.Exp(x.Span, r.Span);
+        Kernels.VectorMath.Exp(x.Span, r.Span);
         return r.WithGrad("Exp", new[] { x }, g => Autograd.Accumulate(x, Mul(g, r)));
     }
 

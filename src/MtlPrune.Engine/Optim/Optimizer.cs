@@ -59,6 +59,7 @@ public abstract class Optimizer
                 if (!_state.TryGetValue(p, out var st)) _state[p] = st = CreateState(p.Numel);
                 Update(g, p.Span, p.Grad.Contiguous().Span, st, t);
             }
+        if (OpProfiler.Enabled) OpProfiler.Mark();
     }
 
     /// <summary>Clears the gradients of all parameters (~ <c>zero_grad(set_to_none=True)</c>).</summary>

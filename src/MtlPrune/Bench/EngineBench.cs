@@ -132,6 +132,7 @@ public sealed class EngineBench
         var normal = Tensor.L2Normalize(Tensor.Normal(new[] { batch, 3, size, size }, rng));
         return () =>
         {
+            using var scope = BufferScope.Begin();
             opt.ZeroGrad();
             var o = model.ForwardAll(x);
             var loss = Engine.Loss.CrossEntropy(o["seg"], seg, 255) + Engine.Loss.L1(o["depth"], depth) + Engine.Loss.Normal(Tensor.L2Normalize(o["normal"]), normal);
@@ -153,7 +154,7 @@ public sealed class EngineBench
         var model = new ResNetMini(rng);
         model.Eval();
         var x = Tensor.Normal(new[] { 1, 3, size, size }, rng);
-        var t = BenchTimer.Measure(() => { using var _ = Autograd.NoGrad(); model.ForwardAll(x); }, _runs);
+        var t = BenchTimer.Measure(() => { using var scope = BufferScope.Begin(); using var _ = Autograd.NoGrad(); model.ForwardAll(x); }, _runs);
         Report("resnet-mini", $"inference batch 1 3x{size}x{size}", t, null, null, $"<= {goalMs} ms", t.MedianMs <= goalMs);
     }
 }
