@@ -54,4 +54,19 @@ public class KernelTests
             Assert.Equal(Math.Exp(x[1, 2, j]) / z, p[1, 2, j], 5);
         }
     }
+
+    [Theory]
+    [InlineData(8, 100_000)]        // small images: one chunk per core
+    [InlineData(8, 4_000_000)]      // large images: one image per chunk
+    [InlineData(5, 300_000)]
+    [InlineData(1, 10_000_000)]
+    [InlineData(3, 10)]
+    public void ConvChunksCoverTheBatchOnce(int n, long bytesPerImage)
+    {
+        var chunks = ConvKernels.Chunks(n, bytesPerImage);
+        Assert.Equal(Enumerable.Range(0, n), chunks.SelectMany(c => Enumerable.Range(c.Start, c.Count)));
+        Assert.All(chunks, c => Assert.True(c.Count >= 1));
+        Assert.True(chunks.Max(c => c.Count) - chunks.Min(c => c.Count) <= 1);
+        if (n > 1) Assert.True(chunks.Count >= Math.Min(n, Gemm.MaxThreads));
+    }
 }

@@ -61,6 +61,8 @@ public class OpGradientTests
         { new[] { 2, 3, 1, 1 }, new[] { 4, 3, 3, 3 }, 1, 1, 1, 1, true },      // 1x1 image, 3x3 kernel
         { new[] { 1, 17, 3, 5 }, new[] { 19, 17, 1, 1 }, 1, 0, 1, 1, true },   // channels not multiples of 16, 1x1 path
         { new[] { 1, 17, 5, 5 }, new[] { 19, 17, 1, 1 }, 2, 0, 1, 1, false },  // strided 1x1
+        { new[] { 5, 3, 6, 7 }, new[] { 4, 3, 3, 3 }, 2, 1, 1, 1, true },      // batch split into uneven chunks, stride 2
+        { new[] { 3, 2, 9, 8 }, new[] { 2, 2, 3, 3 }, 3, 2, 2, 1, false },     // stride 3 with dilation 2 (phase images)
     };
 
     [Theory]

@@ -7,6 +7,7 @@ namespace MtlPrune.Engine.Kernels;
 internal static class Activation
 {
     /// <summary>dst[i] = lo &lt; r[i] &lt; hi ? g[i] : 0.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PassInside(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
     {
         int n = dst.Length, i = 0;
@@ -30,6 +31,7 @@ internal static class Activation
 /// <summary>dst = x·scale + shift, vectorised.</summary>
 internal static class Affine
 {
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst)
     {
         int n = dst.Length, i = 0;

@@ -3,10 +3,11 @@ using System.Buffers;
 namespace MtlPrune.Engine.Kernels;
 
 /// <summary>
-/// Convolution as implicit GEMM over NCHW tensors. Per image and group: forward Y = W·cols, weight gradient
-/// dW += dY·colsᵀ, input gradient dX either as a stride-1 convolution of dY with the flipped, transposed kernel
-/// or, for strided convolutions, dcols = Wᵀ·dY folded back (col2im). 1×1 stride-1 convolutions read the image as the
-/// B matrix directly. Images run in parallel across cores; a single image parallelises inside the GEMM.
+/// Convolution over NCHW tensors without im2col buffers (see <see cref="PaddedConv"/>): forward Y = W·cols and the
+/// weight gradient dW = dY·colsᵀ read the patch matrix in place from a phase buffer, for any stride and dilation.
+/// The input gradient of a stride-1 convolution is the forward convolution of dY with the flipped, transposed
+/// kernel; for strided convolutions it is dcols = Wᵀ·dY folded back (col2im). The batch is processed in chunks of
+/// images sized to stay in L2, chunks in parallel across cores.
 /// </summary>
 internal static unsafe class ConvKernels
 {
@@ -29,77 +30,103 @@ internal static unsafe class ConvKernels
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = t }, i => body(i, 1));
     }
 
-    /// <summary>y = conv(x, w) (+ bias), y fully overwritten.</summary>
+    /// <summary>The phase-buffer geometry of this convolution for a chunk of <paramref name="n"/> images.</summary>
+    private static PaddedConv.Geometry Padded(Shape s, int n) =>
+        new(n, s.Cg, s.H, s.W, s.G.Kh, s.G.Kw, s.G.Sh, s.G.Sw, s.G.Ph, s.G.Pw, s.G.Dh, s.G.Dw);
+
+    /// <summary>Phase-buffer bytes per chunk that keep it in a core's L2 cache.</summary>
+    internal static int ChunkBytes { get; set; } = 768 * 1024;
+
+    /// <summary>
+    /// Splits the batch into chunks of consecutive images: as few as keep each chunk's phase buffer within
+    /// <see cref="ChunkBytes"/>, at least one per core when there are enough images, and of near-equal size.
+    /// </summary>
+    internal static List<(int Start, int Count)> Chunks(int n, long bytesPerImage)
+    {
+        int threads = Gemm.MaxThreads;
+        int maxPer = (int)Math.Clamp(ChunkBytes / Math.Max(bytesPerImage, 1), 1, Math.Max(n, 1));
+        int chunks = Math.Max((n + maxPer - 1) / maxPer, Math.Min(threads, n));
+        if (chunks > threads && chunks % threads != 0 && (chunks / threads + 1) * threads <= n) chunks = (chunks / threads + 1) * threads;
+        var r = new List<(int, int)>();
+        for (int c = 0, start = 0; c < chunks; c++)
+        {
+            int count = (n - start) / (chunks - c);
+            if (count == 0) continue;
+            r.Add((start, count)); start += count;
+        }
+        return r;
+    }
+
+    /// <summary>Runs <paramref name="body"/>(start, count, threadsForGemm) for each chunk, chunks in parallel when there are several.</summary>
+    private static void ForChunks(List<(int Start, int Count)> chunks, Action<int, int, int> body)
+    {
+        if (chunks.Count == 1) { body(chunks[0].Start, chunks[0].Count, Gemm.MaxThreads); return; }
+        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads }, c => body(c.Start, c.Count, 1));
+    }
+
+    private static long ImageBytes(in PaddedConv.Geometry one) => 4L * (one.BufferSize - PaddedConv.Slack);
+
+    /// <summary>y = conv(x, w) (+ bias), y fully overwritten: one GEMM per group and chunk of images.</summary>
     public static void Forward(Shape s, float[] x, int xOff, float[] w, int wOff, float[]? bias, int bOff, float[] y, int yOff)
     {
-        var g = s.G;
-        bool padded = g.Sh == 1 && g.Sw == 1;
-        var pg = new PaddedConv.Geometry(s.Cg, s.H, s.W, g.Kh, g.Kw, g.Ph, g.Pw, g.Dh, g.Dw);
-        var offsets = padded ? PaddedConv.Offsets(pg) : null;
-        ForImages(s.N, (i, threads) =>
+        if (s.N == 0) return;
+        var chunks = Chunks(s.N, ImageBytes(Padded(s, 1)));
+        ForChunks(chunks, (start, count, threads) =>
         {
+            var pg = Padded(s, count);
+            var offsets = PaddedConv.Offsets(pg);
             fixed (float* px = x) fixed (float* pw = w) fixed (float* py = y)
             {
                 for (int gi = 0; gi < s.Groups; gi++)
-                {
-                    float* img = px + xOff + (long)i * s.InImage + (long)gi * s.Cg * s.H * s.W;
-                    float* outp = py + yOff + (long)i * s.OutImage + (long)gi * s.Og * s.Spatial;
-                    var a = new MatView(pw + wOff + (long)gi * s.Og * s.TapCount, s.TapCount, 1);
-                    if (padded) PaddedConv.Forward(a, s.Og, img, pg, offsets!, outp, false, threads);
-                    else if (s.Pointwise) Gemm.Run(a, new MatBSource(new MatView(img, s.Spatial, 1)), s.Og, s.Spatial, s.Cg, outp, s.Spatial, false, threads);
-                    else Gemm.Run(a, new Im2ColSource(img, g, false), s.Og, s.Spatial, s.TapCount, outp, s.Spatial, false, threads);
-                }
+                    PaddedConv.Forward(new MatView(pw + wOff + (long)gi * s.Og * s.TapCount, s.TapCount, 1), s.Og,
+                        px + xOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, pg, offsets,
+                        py + yOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, false, threads);
                 if (bias is not null)
-                    for (int o = 0; o < s.O; o++)
-                        System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(py + yOff + (long)i * s.OutImage + (long)o * s.Spatial, s.Spatial), bias[bOff + o],
-                            new Span<float>(py + yOff + (long)i * s.OutImage + (long)o * s.Spatial, s.Spatial));
+                    for (int i = start; i < start + count; i++)
+                        for (int o = 0; o < s.O; o++)
+                        {
+                            var plane = new Span<float>(py + yOff + (long)i * s.OutImage + (long)o * s.Spatial, s.Spatial);
+                            System.Numerics.Tensors.TensorPrimitives.Add(plane, bias[bOff + o], plane);
+                        }
             }
         });
     }
 
     /// <summary>
-    /// dw (=|+=) Σ_images dY·colsᵀ. Stride 1: images split across cores, each core summing into its own buffer.
-    /// Strided: images in order, the columns of dw split across cores.
+    /// dw (=|+=) Σ_images dY·colsᵀ: one dot-product pass per group and chunk; chunks run in parallel, each core
+    /// summing into its own buffer, or, for a single chunk, the taps are split across cores.
     /// </summary>
     public static void BackwardWeight(Shape s, float[] dy, int dyOff, float[] x, int xOff, float[] dw, int dwOff, bool accumulate)
     {
-        var g = s.G;
         int wsize = s.O * s.TapCount;
-        if (g.Sh == 1 && g.Sw == 1)
+        if (!accumulate) dw.AsSpan(dwOff, wsize).Clear();
+        if (s.N == 0) return;
+        var chunks = Chunks(s.N, ImageBytes(Padded(s, 1)));
+        void Run(int start, int count, float* target, int threads)
         {
-            var pg = new PaddedConv.Geometry(s.Cg, s.H, s.W, g.Kh, g.Kw, g.Ph, g.Pw, g.Dh, g.Dw);
+            var pg = Padded(s, count);
             var offsets = PaddedConv.Offsets(pg);
-            int t = Math.Max(1, Math.Min(s.N, Gemm.MaxThreads));
-            var partial = new float[t][];
-            Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, ti =>
-            {
-                var acc = partial[ti] = ArrayPool<float>.Shared.Rent(wsize);
-                new Span<float>(acc, 0, wsize).Clear();
-                fixed (float* pdy = dy) fixed (float* px = x) fixed (float* pa = acc)
-                    for (int i = ti; i < s.N; i += t)
-                        for (int gi = 0; gi < s.Groups; gi++)
-                            PaddedConv.WeightGrad(pdy + dyOff + (long)i * s.OutImage + (long)gi * s.Og * s.Spatial, s.Og,
-                                px + xOff + (long)i * s.InImage + (long)gi * s.Cg * s.H * s.W, pg, offsets, pa + (long)gi * s.Og * s.TapCount);
-            });
-            var dst = dw.AsSpan(dwOff, wsize);
-            if (!accumulate) dst.Clear();
-            foreach (var p in partial) { System.Numerics.Tensors.TensorPrimitives.Add(dst, p.AsSpan(0, wsize), dst); ArrayPool<float>.Shared.Return(p); }
+            fixed (float* pdy = dy) fixed (float* px = x)
+                for (int gi = 0; gi < s.Groups; gi++)
+                    PaddedConv.WeightGrad(pdy + dyOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, s.Og,
+                        px + xOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, pg, offsets, target + (long)gi * s.Og * s.TapCount, threads);
+        }
+        if (chunks.Count == 1)
+        {
+            fixed (float* pdw = dw) Run(0, s.N, pdw + dwOff, Gemm.MaxThreads);
             return;
         }
-        fixed (float* pdy = dy) fixed (float* px = x) fixed (float* pdw = dw)
+        int workers = Math.Min(Gemm.MaxThreads, chunks.Count);
+        var partial = new float[workers][];
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, wi =>
         {
-            for (int i = 0; i < s.N; i++)
-                for (int gi = 0; gi < s.Groups; gi++)
-                {
-                    float* img = px + xOff + (long)i * s.InImage + (long)gi * s.Cg * s.H * s.W;
-                    var a = new MatView(pdy + dyOff + (long)i * s.OutImage + (long)gi * s.Og * s.Spatial, s.Spatial, 1);
-                    float* outp = pdw + dwOff + (long)gi * s.Og * s.TapCount;
-                    bool acc = accumulate || i > 0;
-                    if (s.Pointwise) Gemm.Run(a, new MatBSource(new MatView(img, 1, s.Spatial)), s.Og, s.Cg, s.Spatial, outp, s.TapCount, acc, Gemm.MaxThreads);
-                    else Gemm.Run(a, new Im2ColSource(img, g, true), s.Og, s.TapCount, s.Spatial, outp, s.TapCount, acc, Gemm.MaxThreads);
-                }
-            if (s.N == 0 && !accumulate) new Span<float>(pdw + dwOff, wsize).Clear();
-        }
+            var acc = partial[wi] = BufferPool.Rent(wsize);
+            acc.AsSpan(0, wsize).Clear();
+            fixed (float* pa = acc)
+                for (int c = wi; c < chunks.Count; c += workers) Run(chunks[c].Start, chunks[c].Count, pa, 1);
+        });
+        var dst = dw.AsSpan(dwOff, wsize);
+        foreach (var p in partial) { System.Numerics.Tensors.TensorPrimitives.Add(dst, p.AsSpan(0, wsize), dst); BufferPool.Return(p); }
     }
 
     /// <summary>dx (=|+=) the input gradient.</summary>
@@ -112,25 +139,31 @@ internal static unsafe class ConvKernels
             // dX = conv(dY, W̃) with W̃[c, o, i, j] = W[o, c, Kh−1−i, Kw−1−j], padding D·(K−1) − P.
             int taps = s.Og * g.Kh * g.Kw;
             var wt = ArrayPool<float>.Shared.Rent(s.Groups * s.Cg * taps);
+            int kk = g.Kh * g.Kw;
             for (int gi = 0; gi < s.Groups; gi++)
-                for (int o = 0; o < s.Og; o++)
-                    for (int c = 0; c < s.Cg; c++)
-                        for (int i = 0; i < g.Kh; i++)
-                            for (int j = 0; j < g.Kw; j++)
-                                wt[gi * s.Cg * taps + c * taps + (o * g.Kh + (g.Kh - 1 - i)) * g.Kw + (g.Kw - 1 - j)] =
-                                    w[wOff + ((gi * s.Og + o) * s.Cg + c) * g.Kh * g.Kw + i * g.Kw + j];
-            var gt = new PaddedConv.Geometry(s.Og, g.Ho, g.Wo, g.Kh, g.Kw, ph, pw, g.Dh, g.Dw);
-            var offsets = PaddedConv.Offsets(gt);
-            ForImages(s.N, (img, threads) =>
-            {
-                fixed (float* pdy = dy) fixed (float* pwt = wt) fixed (float* pdx = dx)
-                    for (int gi = 0; gi < s.Groups; gi++)
+                for (int c = 0; c < s.Cg; c++)
+                {
+                    // Row c of W̃ for group gi: for each o, the K×K block of W[o, c] reversed (flipped in both axes).
+                    var dstRow = wt.AsSpan(gi * s.Cg * taps + c * taps, taps);
+                    for (int o = 0; o < s.Og; o++)
                     {
-                        float* src = pdy + dyOff + (long)img * s.OutImage + (long)gi * s.Og * s.Spatial;
-                        float* dst = pdx + dxOff + (long)img * s.InImage + (long)gi * s.Cg * s.H * s.W;
-                        PaddedConv.Forward(new MatView(pwt + (long)gi * s.Cg * taps, taps, 1), s.Cg, src, gt, offsets, dst, accumulate, threads);
+                        var src = w.AsSpan(wOff + ((gi * s.Og + o) * s.Cg + c) * kk, kk);
+                        var dst = dstRow.Slice(o * kk, kk);
+                        for (int t = 0; t < kk; t++) dst[t] = src[kk - 1 - t];
                     }
-            });
+                }
+            var one = new PaddedConv.Geometry(1, s.Og, g.Ho, g.Wo, g.Kh, g.Kw, 1, 1, ph, pw, g.Dh, g.Dw);
+            if (s.N > 0)
+                ForChunks(Chunks(s.N, ImageBytes(one)), (start, count, threads) =>
+                {
+                    var gt = one with { N = count };
+                    var offsets = PaddedConv.Offsets(gt);
+                    fixed (float* pdy = dy) fixed (float* pwt = wt) fixed (float* pdx = dx)
+                        for (int gi = 0; gi < s.Groups; gi++)
+                            PaddedConv.Forward(new MatView(pwt + (long)gi * s.Cg * taps, taps, 1), s.Cg,
+                                pdy + dyOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, gt, offsets,
+                                pdx + dxOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, accumulate, threads);
+                });
             ArrayPool<float>.Shared.Return(wt);
             return;
         }

@@ -11,6 +11,7 @@ namespace MtlPrune.Engine.Kernels;
 /// </summary>
 internal static unsafe class DotKernel
 {
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Run(float* a, int lda, float* b, int* off, int m, int n, int k, float* c, int ldc)
     {
         const int Kb = 1024;
@@ -56,6 +57,7 @@ internal static unsafe class DotKernel
         c += ldc; c[0] += Vector512.Sum(s30); c[1] += Vector512.Sum(s31); c[2] += Vector512.Sum(s32); c[3] += Vector512.Sum(s33);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Small(float* a, int lda, float* b, int* off, float* c, int ldc, int k, int mi, int nj)
     {
         for (int i = 0; i < mi; i++)

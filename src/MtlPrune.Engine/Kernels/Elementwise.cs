@@ -41,6 +41,7 @@ internal static class Broadcast
     }
 
     /// <summary>out = a (op) b with broadcasting; <paramref name="dst"/> is dense with shape <paramref name="shape"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Binary(BinaryKind kind, Tensor a, Tensor b, int[] shape, Span<float> dst)
     {
         a.EnsureAlive(); b.EnsureAlive();
@@ -116,6 +117,7 @@ internal static class Broadcast
     /// Sums <paramref name="src"/> (shape <c>S</c>) down to <paramref name="target"/>, a shape that broadcasts to
     /// <c>S</c>: the reduction of a gradient to an input's shape, and the kernel behind <c>Sum(axes)</c>.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void SumTo(Tensor src, int[] target, Span<float> dst)
     {
         src.EnsureAlive();

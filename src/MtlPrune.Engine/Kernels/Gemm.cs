@@ -59,6 +59,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Columns [j0, j1) of C on the calling thread.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Range<TB>(MatView a, TB b, int m, int j0, int j1, int n, int k, float* c, int ldc, bool accumulate) where TB : struct, IBSource
     {
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
@@ -114,6 +115,7 @@ internal static unsafe class Gemm
         });
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void OffsetRange(MatView a, float* b, int* off, int m, int j0, int j1, int k, float* c, int ldc, bool accumulate)
     {
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
@@ -152,7 +154,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Edge(float* a, float* b, float* c, int ldc, int kc, bool acc, int mr, int nr, float* tile)
     {
         for (int r = 0; r < Mr; r++)

@@ -11,6 +11,7 @@ internal readonly record struct ConvGeometry(int C, int H, int W, int Kh, int Kw
 internal static class Im2Col
 {
     /// <summary>cols[(c·Kh + i)·Kw + j, oh·Wo + ow] = x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw] (0 outside).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Unfold(ReadOnlySpan<float> x, in ConvGeometry g, Span<float> cols)
     {
         int hw = g.H * g.W, cw = g.Cols;
@@ -48,6 +49,7 @@ internal static class Im2Col
     }
 
     /// <summary>Adds each column entry back to the image position it came from (the adjoint of <see cref="Unfold"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void FoldAdd(ReadOnlySpan<float> cols, in ConvGeometry g, Span<float> x)
     {
         int hw = g.H * g.W, cw = g.Cols;

@@ -33,6 +33,7 @@ internal static unsafe class Pack
     public const int Mr = MicroKernel.Mr, Nr = MicroKernel.Nr;
 
     /// <summary>A rows [i0, i0+Mr) × k [k0, k0+kc) as dst[k·Mr + r]; rows ≥ m are 0.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PanelA(MatView a, int i0, int m, int k0, int kc, float* dst)
     {
         int rows = Math.Min(Mr, m - i0);
@@ -61,6 +62,7 @@ internal static unsafe class Pack
     }
 
     /// <summary>B rows [k0, k0+kc) × columns [j0, j0+Nr) as dst[k·Nr + j]; columns ≥ n are 0.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void PanelB(MatView b, int k0, int kc, int j0, int n, float* dst)
     {
         int cols = Math.Min(Nr, n - j0);

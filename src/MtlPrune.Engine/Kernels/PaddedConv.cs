@@ -1,97 +1,175 @@
-using System.Buffers;
-
 namespace MtlPrune.Engine.Kernels;
 
 /// <summary>
-/// Stride-1 convolution without im2col or packing of the image. The image is copied once into a zero-padded buffer
-/// [C, Hp, Wp]; then im2col row (c, i, j) is the buffer itself read from offset c·Hp·Wp + i·Dh·Wp + j·Dw, for output
-/// positions flattened over the padded width (oh·Wp + ow). The Wp − Wo extra columns per row are computed and dropped.
+/// Convolution without im2col or packing of the image. The batch is copied once into a "phase buffer": for stride s
+/// the zero-padded image is split into s×s phase images P_ab[c, i, j] = xpad[c, s·i + a, s·j + b], and the images of
+/// the batch are stacked vertically inside each (phase, channel) plane. Then the im2col row of tap (c, i, j) is a
+/// contiguous slice of that buffer starting at a fixed offset, for output positions flattened over the phase width
+/// Wq and the stacked rows; the columns and rows that fall between images are computed and dropped. One GEMM
+/// (forward) or one dot-product kernel (weight gradient) then covers the whole batch.
 /// </summary>
 internal static unsafe class PaddedConv
 {
-    /// <summary>Slack after the padded image so micro-kernels may read a whole 32-float row past the end (kept zero).</summary>
+    /// <summary>Slack after the buffer so micro-kernels may read a whole 32-float row past the end (kept zero).</summary>
     public const int Slack = 64;
 
-    public readonly record struct Geometry(int C, int H, int W, int Kh, int Kw, int Ph, int Pw, int Dh, int Dw)
+    public readonly record struct Geometry(int N, int C, int H, int W, int Kh, int Kw, int Sh, int Sw, int Ph, int Pw, int Dh, int Dw)
     {
-        public int Hp => H + 2 * Ph;
-        public int Wp => W + 2 * Pw;
-        public int Ho => Hp - Dh * (Kh - 1);
-        public int Wo => Wp - Dw * (Kw - 1);
-        /// <summary>Flattened output columns actually needed: (Ho − 1)·Wp + Wo.</summary>
-        public int Columns => (Ho - 1) * Wp + Wo;
+        public int Ho => (H + 2 * Ph - Dh * (Kh - 1) - 1) / Sh + 1;
+        public int Wo => (W + 2 * Pw - Dw * (Kw - 1) - 1) / Sw + 1;
+        /// <summary>Rows and columns of one image in a phase plane.</summary>
+        public int Hq => Ho + Dh * (Kh - 1) / Sh;
+        public int Wq => Wo + Dw * (Kw - 1) / Sw;
+        public int Plane => N * Hq * Wq;
+        /// <summary>Flattened output columns that cover the batch: up to the last valid position of the last image.</summary>
+        public int Columns => ((N - 1) * Hq + Ho - 1) * Wq + Wo;
         public int Taps => C * Kh * Kw;
-        public int PaddedSize => C * Hp * Wp + Slack;
+        /// <summary>Phase (a, b) is stored only if some tap reads it: a ∈ {i·Dh mod Sh}, b ∈ {j·Dw mod Sw}.</summary>
+        public bool UsesPhase(int a, int b)
+        {
+            bool rows = false, cols = false;
+            for (int i = 0; i < Kh; i++) rows |= i * Dh % Sh == a;
+            for (int j = 0; j < Kw; j++) cols |= j * Dw % Sw == b;
+            return rows && cols;
+        }
+        /// <summary>Position of phase (a, b) among the stored phases.</summary>
+        public int PhaseIndex(int a, int b)
+        {
+            int k = 0;
+            for (int x = 0; x < Sh; x++)
+                for (int y = 0; y < Sw; y++)
+                {
+                    if (x == a && y == b) return k;
+                    if (UsesPhase(x, y)) k++;
+                }
+            throw new ArgumentOutOfRangeException(nameof(a));
+        }
+        public int Phases
+        {
+            get
+            {
+                int k = 0;
+                for (int p = 0; p < Sh * Sw; p++) if (UsesPhase(p / Sw, p % Sw)) k++;
+                return k;
+            }
+        }
+        public int BufferSize => Phases * C * Plane + Slack;
     }
 
-    /// <summary>Offsets of every tap (c, i, j) into the padded image.</summary>
+    /// <summary>Offsets of every tap (c, i, j) into the phase buffer.</summary>
     public static int[] Offsets(in Geometry g)
     {
         var off = new int[g.Taps];
         for (int c = 0, t = 0; c < g.C; c++)
             for (int i = 0; i < g.Kh; i++)
-                for (int j = 0; j < g.Kw; j++) off[t++] = c * g.Hp * g.Wp + i * g.Dh * g.Wp + j * g.Dw;
+                for (int j = 0; j < g.Kw; j++)
+                {
+                    int di = i * g.Dh, dj = j * g.Dw;
+                    int phase = g.PhaseIndex(di % g.Sh, dj % g.Sw);
+                    off[t++] = (phase * g.C + c) * g.Plane + di / g.Sh * g.Wq + dj / g.Sw;
+                }
         return off;
     }
 
-    /// <summary>Copies an image [C, H, W] into dst [C, Hp, Wp] with zero borders and zero slack.</summary>
-    public static void PadImage(float* src, in Geometry g, float* dst)
+    /// <summary>
+    /// Writes images [N, C, H, W] (<paramref name="imageStride"/> floats apart, channels H·W apart) into the phase buffer,
+    /// zeros everywhere else, including the slack.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static void Prepare(float* src, int imageStride, in Geometry g, float* dst)
     {
-        int hp = g.Hp, wp = g.Wp;
-        new Span<float>(dst, g.PaddedSize).Clear();
-        for (int c = 0; c < g.C; c++)
-            for (int h = 0; h < g.H; h++)
-                new ReadOnlySpan<float>(src + ((long)c * g.H + h) * g.W, g.W).CopyTo(new Span<float>(dst + ((long)c * hp + h + g.Ph) * wp + g.Pw, g.W));
+        new Span<float>(dst, g.BufferSize).Clear();
+        int hq = g.Hq, wq = g.Wq;
+        for (int a = 0; a < g.Sh; a++)
+            for (int b = 0; b < g.Sw; b++)
+            {
+                if (!g.UsesPhase(a, b)) continue;
+                int phase = g.PhaseIndex(a, b);
+                // Columns j whose source column s·j + b − Pw lies inside the image.
+                int last = g.W - 1 + g.Pw - b;
+                int j0 = (g.Pw - b + g.Sw - 1) / g.Sw, j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
+                if (j1 <= j0) continue;
+                for (int c = 0; c < g.C; c++)
+                    for (int n = 0; n < g.N; n++)
+                    {
+                        float* plane = dst + (long)(phase * g.C + c) * g.Plane + (long)n * hq * wq;
+                        float* img = src + (long)n * imageStride + (long)c * g.H * g.W;
+                        for (int i = 0; i < hq; i++)
+                        {
+                            int row = g.Sh * i + a - g.Ph;
+                            if ((uint)row >= (uint)g.H) continue;
+                            float* s = img + (long)row * g.W + (g.Sw * j0 + b - g.Pw);
+                            float* d = plane + (long)i * wq + j0;
+                            if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d, j1 - j0));
+                            else for (int j = 0; j < j1 - j0; j++) d[j] = s[j * g.Sw];
+                        }
+                    }
+            }
     }
 
     /// <summary>
-    /// out[M, Ho, Wo] (=|+=) A[M, taps]·im2col(image). <paramref name="image"/> is [C, H, W] unpadded.
+    /// out[n, M, Ho, Wo] (=|+=) A[M, taps]·im2col(images), for the whole batch; output images are
+    /// <paramref name="outImageStride"/> floats apart.
     /// </summary>
-    public static void Forward(MatView a, int m, float* image, in Geometry g, int[] offsets, float* outp, bool accumulate, int threads)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static void Forward(MatView a, int m, float* images, int imageStride, in Geometry g, int[] offsets,
+        float* outp, int outImageStride, bool accumulate, int threads)
     {
-        var padded = ArrayPool<float>.Shared.Rent(g.PaddedSize);
-        bool direct = g.Wp == g.Wo;
-        float[]? tmp = direct ? null : ArrayPool<float>.Shared.Rent(m * g.Ho * g.Wp);
-        fixed (float* pp = padded) fixed (int* po = offsets) fixed (float* pt = tmp)
+        var buf = BufferPool.Rent(g.BufferSize);
+        int ld = g.Plane;
+        var tmp = BufferPool.Rent(m * ld);
+        fixed (float* pb = buf) fixed (int* po = offsets) fixed (float* pt = tmp)
         {
-            PadImage(image, g, pp);
-            int n = g.Columns;
-            if (direct) Gemm.RunOffsets(a, pp, po, m, n, g.Taps, outp, n, accumulate, threads);
-            else
-            {
-                int ld = g.Ho * g.Wp;
-                Gemm.RunOffsets(a, pp, po, m, n, g.Taps, pt, ld, false, threads);
+            Prepare(images, imageStride, g, pb);
+            Gemm.RunOffsets(a, pb, po, m, g.Columns, g.Taps, pt, ld, false, threads);
+            int hq = g.Hq, wq = g.Wq, ho = g.Ho, wo = g.Wo;
+            for (int n = 0; n < g.N; n++)
                 for (int r = 0; r < m; r++)
-                    for (int oh = 0; oh < g.Ho; oh++)
+                    for (int oh = 0; oh < ho; oh++)
                     {
-                        var src = new ReadOnlySpan<float>(pt + (long)r * ld + oh * g.Wp, g.Wo);
-                        var dst = new Span<float>(outp + ((long)r * g.Ho + oh) * g.Wo, g.Wo);
-                        if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
-                        else src.CopyTo(dst);
+                        var s = new ReadOnlySpan<float>(pt + (long)r * ld + ((long)n * hq + oh) * wq, wo);
+                        var d = new Span<float>(outp + (long)n * outImageStride + ((long)r * ho + oh) * wo, wo);
+                        if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
+                        else s.CopyTo(d);
                     }
-            }
         }
-        ArrayPool<float>.Shared.Return(padded);
-        if (tmp is not null) ArrayPool<float>.Shared.Return(tmp);
+        BufferPool.Return(buf);
+        BufferPool.Return(tmp);
     }
 
-    /// <summary>dw[M, taps] += Σ dY[M, Ho, Wo]·im2col(image)ᵀ for one image.</summary>
-    public static void WeightGrad(float* dy, int m, float* image, in Geometry g, int[] offsets, float* dw)
+    /// <summary>dw[M, taps] += Σ_batch dY[n, M, Ho, Wo]·im2col(images)ᵀ; taps are split across cores.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static void WeightGrad(float* dy, int dyImageStride, int m, float* images, int imageStride, in Geometry g, int[] offsets, float* dw, int threads)
     {
-        int k = (g.Columns + 15) / 16 * 16;
-        var padded = ArrayPool<float>.Shared.Rent(g.PaddedSize);
-        var dyw = ArrayPool<float>.Shared.Rent(m * k);
-        fixed (float* pp = padded) fixed (float* pd = dyw) fixed (int* po = offsets)
+        int k = (g.Plane + 15) / 16 * 16;
+        var buf = BufferPool.Rent(g.BufferSize + k);
+        var dyw = BufferPool.Rent(m * k);
+        int hq = g.Hq, wq = g.Wq, ho = g.Ho, wo = g.Wo, taps = g.Taps;
+        fixed (float* pb = buf) fixed (float* pd = dyw) fixed (int* po = offsets)
         {
-            PadImage(image, g, pp);
-            // dY laid out over the padded width, zeros in the dropped columns and the tail.
+            Prepare(images, imageStride, g, pb);
+            new Span<float>(pb + g.BufferSize, k).Clear();
+            // dY over the stacked phase layout, zeros in the dropped rows, columns and tail.
             new Span<float>(pd, m * k).Clear();
-            for (int r = 0; r < m; r++)
-                for (int oh = 0; oh < g.Ho; oh++)
-                    new ReadOnlySpan<float>(dy + ((long)r * g.Ho + oh) * g.Wo, g.Wo).CopyTo(new Span<float>(pd + (long)r * k + oh * g.Wp, g.Wo));
-            DotKernel.Run(pd, k, pp, po, m, g.Taps, k, dw, g.Taps);
+            for (int n = 0; n < g.N; n++)
+                for (int r = 0; r < m; r++)
+                    for (int oh = 0; oh < ho; oh++)
+                        new ReadOnlySpan<float>(dy + (long)n * dyImageStride + ((long)r * ho + oh) * wo, wo)
+                            .CopyTo(new Span<float>(pd + (long)r * k + ((long)n * hq + oh) * wq, wo));
+            int t = (long)m * taps * k < 1 << 20 ? 1 : Math.Max(1, Math.Min(threads, taps / 4));
+            if (t <= 1) DotKernel.Run(pd, k, pb, po, m, taps, k, dw, taps);
+            else
+            {
+                var pdp = pd; var pbp = pb; var pop = po; var dwp = dw;
+                int per = (taps / t + 3) / 4 * 4;
+                Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+                {
+                    int j0 = i * per, j1 = i == t - 1 ? taps : Math.Min(taps, j0 + per);
+                    if (j0 < j1) DotKernel.Run(pdp, k, pbp, pop + j0, m, j1 - j0, k, dwp + j0, taps);
+                });
+            }
         }
-        ArrayPool<float>.Shared.Return(padded);
-        ArrayPool<float>.Shared.Return(dyw);
+        BufferPool.Return(buf);
+        BufferPool.Return(dyw);
     }
 }

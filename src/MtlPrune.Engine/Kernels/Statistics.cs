@@ -7,6 +7,7 @@ namespace MtlPrune.Engine.Kernels;
 internal static class Statistics
 {
     /// <summary>(Σ(x − shift), Σ(x − shift)²) over a span, in double; shifting keeps the variance accurate.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static (double Sum, double SumSq) ShiftedMoments(ReadOnlySpan<float> x, float shift)
     {
         int n = x.Length, i = 0;
@@ -42,6 +43,7 @@ internal static class Statistics
     }
 
     /// <summary>(Σg, Σg·(x − mean)) over a span, in double.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static (double SumG, double SumGx) GradMoments(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean)
     {
         int n = g.Length, i = 0;
@@ -69,6 +71,7 @@ internal static class Statistics
     }
 
     /// <summary>dx = k·(g − k1 − (x − mean)·k2), the batch-norm input gradient in training mode.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void BatchNormInputGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean, float k, float k1, float k2, Span<float> dx)
     {
         int n = dx.Length, i = 0;

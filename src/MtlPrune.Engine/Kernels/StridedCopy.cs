@@ -8,6 +8,7 @@ internal static class StridedCopy
         Gather(src.Storage, src.Offset, src.Shape, src.Strides, dst);
 
     /// <summary>Gathers elements described by shape and strides from <paramref name="storage"/> into <paramref name="dst"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Gather(float[] storage, int offset, int[] shape, int[] strides, Span<float> dst)
     {
         int rank = shape.Length;

@@ -33,6 +33,7 @@ internal static class VectorMath
     }
 
     /// <summary>dst[i] = e^(x[i]).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Exp(ReadOnlySpan<float> x, Span<float> dst)
     {
         int n = dst.Length, i = 0;

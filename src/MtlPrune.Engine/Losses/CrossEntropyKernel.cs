@@ -10,6 +10,7 @@ namespace MtlPrune.Engine.Kernels;
 internal static class CrossEntropyKernel
 {
     /// <summary>Fills lse[N·S] and returns Σ w[y]·(lse − x_y) and Σ w[y] over labelled pixels (labels[i] ≥ 0).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static (double Num, double Den) Forward(ReadOnlySpan<float> x, int n, int c, int s, int[] labels, float[]? w, float[] lse)
     {
         double num = 0, den = 0;
@@ -30,6 +31,7 @@ internal static class CrossEntropyKernel
         return (num, den);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void LogSumExp(ReadOnlySpan<float> x, int c, int s, Span<float> lse)
     {
         int j = 0;
@@ -58,6 +60,7 @@ internal static class CrossEntropyKernel
     }
 
     /// <summary>gx[c, j] = scale·w[y_j]·(e^(x − lse) − [c = y_j]) for labelled pixels, 0 for ignored ones.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Backward(ReadOnlySpan<float> x, int n, int c, int s, int[] labels, float[]? w, float[] lse, float scale, Span<float> gx)
     {
         var pw = new float[s];
