@@ -13,10 +13,11 @@ internal static class BenchCommand
     public static Command Create()
     {
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the results as a Markdown table to this file." };
         var runs = new Option<int>("--runs") { Description = "Timed runs per workload (at least 5), after warm-up.", DefaultValueFactory = _ => 7 };
         var quick = new Option<bool>("--quick") { Description = "Skip the per-layer convolution list and the 128x128 training step." };
         var filter = new Option<string?>("--filter") { Description = "Only workloads whose name contains this text (gemm 1024, conv3x3 64->64, resnet-mini, elementwise, training step 64, training step 128, inference)." };
-        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini training step and inference.") { json, runs, quick, filter };
+        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini training step and inference.") { json, markdown, runs, quick, filter };
         engine.SetAction(parse =>
         {
             var bench = new EngineBench(parse.GetValue(runs));
@@ -34,7 +35,17 @@ internal static class BenchCommand
                 AtomicFile.WriteAllText(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
                 AnsiConsole.MarkupLine($"wrote {Markup.Escape(path)}");
             }
-            return bench.Results.Any(r => r.GoalMet == false) ? 0 : 0;
+            if (parse.GetValue(markdown) is string md)
+            {
+                var m = SystemReport.Current();
+                var text = $"Machine: {m.Cpu}, {m.Cores} cores, {m.SimdWidthBits}-bit SIMD, {m.Runtime}. Peak measured in this run: " +
+                    $"{bench.Peak1:F0} GFLOP/s (1 thread), {bench.Peak2:F0} GFLOP/s ({m.Cores} threads).\n\n" + bench.ToMarkdown();
+                AtomicFile.WriteAllText(md, text);
+                AnsiConsole.MarkupLine($"wrote {Markup.Escape(md)}");
+            }
+            int missed = bench.Results.Count(r => r.GoalMet == false);
+            if (missed > 0) AnsiConsole.MarkupLine($"[yellow]{missed} goal(s) missed in this run[/]");
+            return 0;
         });
         var cmd = new Command("bench", "Benchmarks.") { engine };
         return cmd;

@@ -115,9 +115,11 @@ public sealed class EngineBench
         var gamma = Tensor.Ones(64); var beta = Tensor.Zeros(64); var rm = Tensor.Zeros(64); var rv = Tensor.Ones(64);
         double bytes = 4.0 * x.Numel;
         using var _ = Autograd.NoGrad();
-        Report("elementwise", "batchnorm train fwd 8x64x56x56", BenchTimer.Measure(() => Tensor.BatchNorm(x, gamma, beta, rm, rv, true), _runs), null, 3 * bytes, null, null);
-        Report("elementwise", "relu 8x64x56x56", BenchTimer.Measure(() => x.Relu(), _runs), null, 2 * bytes, null, null);
-        Report("elementwise", "add 8x64x56x56", BenchTimer.Measure(() => Tensor.Add(x, y), _runs), null, 3 * bytes, null, null);
+        // Each run in its own buffer scope, as in a training step: the output buffer comes from the pool.
+        Timing Scoped(Action a) => BenchTimer.Measure(() => { using var scope = BufferScope.Begin(); a(); }, _runs);
+        Report("elementwise", "batchnorm train fwd 8x64x56x56", Scoped(() => Tensor.BatchNorm(x, gamma, beta, rm, rv, true)), null, 3 * bytes, null, null);
+        Report("elementwise", "relu 8x64x56x56", Scoped(() => x.Relu()), null, 2 * bytes, null, null);
+        Report("elementwise", "add 8x64x56x56", Scoped(() => Tensor.Add(x, y)), null, 3 * bytes, null, null);
     }
 
     /// <summary>One training step of resnet-mini: forward, the three losses, backward, SGD step.</summary>
@@ -139,6 +141,18 @@ public sealed class EngineBench
             loss.Backward();
             opt.Step();
         };
+    }
+
+    /// <summary>The results as a Markdown table.</summary>
+    public string ToMarkdown()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine("| workload | median ms | min ms | max ms | GFLOP/s | of peak | GB/s | goal | met |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        static string F(double? v) => v is double d && d != 0 ? (d >= 100 ? d.ToString("F0") : d.ToString("F2")) : "";
+        foreach (var r in _results)
+            sb.AppendLine($"| {r.Name} | {F(r.MedianMs)} | {F(r.MinMs)} | {F(r.MaxMs)} | {F(r.Gflops)} | {(r.PeakFraction is double f ? $"{f:P0}" : "")} | {F(r.GBytesPerSecond)} | {r.Goal} | {(r.GoalMet switch { true => "yes", false => "**no**", _ => "" })} |");
+        return sb.ToString();
     }
 
     private void TrainStepBench(int size, double goalMs)
