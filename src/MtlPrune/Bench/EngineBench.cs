@@ -126,7 +126,7 @@ public sealed class EngineBench
     public static Action TrainStep(int size, int batch = 8, ulong seed = 4)
     {
         var rng = new Rng(seed);
-        var model = new ResNetMini(rng);
+        var model = ModelFactory.Build(ModelSpec.ResNetMini(), seed);
         var opt = new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9);
         var x = Tensor.Normal(new[] { batch, 3, size, size }, rng);
         var seg = Tensor.FromArray(Enumerable.Range(0, batch * size * size).Select(_ => (float)rng.NextInt(13)).ToArray(), batch, size, size);
@@ -165,7 +165,7 @@ public sealed class EngineBench
     private void InferenceBench(int size, double goalMs)
     {
         var rng = new Rng(5);
-        var model = new ResNetMini(rng);
+        var model = ModelFactory.Build(ModelSpec.ResNetMini(), 5);
         model.Eval();
         var x = Tensor.Normal(new[] { 1, 3, size, size }, rng);
         var t = BenchTimer.Measure(() => { using var scope = BufferScope.Begin(); using var _ = Autograd.NoGrad(); model.ForwardAll(x); }, _runs);
