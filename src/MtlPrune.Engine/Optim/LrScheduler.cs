@@ -13,6 +13,13 @@ public abstract class LrScheduler
 
     protected LrScheduler(Optimizer optimizer) => _optimizer = optimizer;
 
+    /// <summary>Sets the step counter (when resuming) and the groups' learning rates to match it.</summary>
+    public void SetEpoch(int epoch)
+    {
+        Epoch = epoch;
+        foreach (var g in _optimizer.Groups) g.Lr = LrAt(g.InitialLr, Epoch);
+    }
+
     /// <summary>Advances one step and updates the groups' learning rates.</summary>
     public void Step()
     {

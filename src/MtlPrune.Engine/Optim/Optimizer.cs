@@ -74,6 +74,60 @@ public abstract class Optimizer
     /// <summary>Number of updates applied to <paramref name="p"/> so far.</summary>
     public int StepCount(Tensor p) => _steps.TryGetValue(p, out var s) ? s : 0;
 
+    /// <summary>
+    /// The optimizer's state as tensors for a checkpoint (~ <c>state_dict</c>): for parameter i (in group order)
+    /// <c>param.{i}.step</c> and <c>param.{i}.state.{k}</c>, plus <c>group.{g}.lr</c>.
+    /// </summary>
+    public Dictionary<string, Tensor> ExportState()
+    {
+        var d = new Dictionary<string, Tensor>();
+        int i = 0;
+        for (int gi = 0; gi < Groups.Count; gi++)
+        {
+            d[$"group.{gi}.lr"] = Tensor.FromArray(new[] { (float)Groups[gi].Lr }, 1);
+            foreach (var p in Groups[gi].Params)
+            {
+                if (_steps.TryGetValue(p, out int st))
+                {
+                    var t = Tensor.Scalar(st); t.FileDType = DType.I64;
+                    d[$"param.{i}.step"] = t;
+                    var bufs = _state[p];
+                    for (int k = 0; k < bufs.Length; k++) d[$"param.{i}.state.{k}"] = Tensor.FromArray(bufs[k], p.Shape);
+                }
+                i++;
+            }
+        }
+        return d;
+    }
+
+    /// <summary>Restores state written by <see cref="ExportState"/> for the same parameter list.</summary>
+    /// <exception cref="ArgumentException">A state tensor does not match its parameter's shape.</exception>
+    public void ImportState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        int i = 0;
+        for (int gi = 0; gi < Groups.Count; gi++)
+        {
+            if (state.TryGetValue($"group.{gi}.lr", out var lr)) Groups[gi].Lr = lr.ToArray()[0];
+            foreach (var p in Groups[gi].Params)
+            {
+                if (state.TryGetValue($"param.{i}.step", out var st))
+                {
+                    _steps[p] = (int)st.Item();
+                    var bufs = CreateState(p.Numel);
+                    for (int k = 0; k < bufs.Length; k++)
+                    {
+                        var t = state.TryGetValue($"param.{i}.state.{k}", out var v) ? v
+                            : throw new ArgumentException($"Optimizer state lacks param.{i}.state.{k} for '{p.Name}'.");
+                        if (t.Numel != p.Numel) throw new ArgumentException($"Optimizer state param.{i}.state.{k} has {t.Numel} values, parameter '{p.Name}' has {p.Numel}.");
+                        t.Contiguous().Span.CopyTo(bufs[k]);
+                    }
+                    _state[p] = bufs;
+                }
+                i++;
+            }
+        }
+    }
+
     /// <summary>The state buffers of <paramref name="p"/> (for inspection and tests); null before its first step.</summary>
     public IReadOnlyList<float[]>? StateOf(Tensor p) => _state.TryGetValue(p, out var s) ? s : null;
 }

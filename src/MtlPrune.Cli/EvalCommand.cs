@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.Json;
+using MtlPrune.Data;
+using MtlPrune.Engine.IO;
+using MtlPrune.Training;
+using Spectre.Console;
+
+namespace MtlPrune.Cli;
+
+/// <summary><c>mtlprune eval</c>: per-task metrics of a checkpoint on a data split.</summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by `mtlprune train`.", Required = true };
+        var data = new Option<string>("--data") { Description = "Data set: scenes (built in).", DefaultValueFactory = _ => "scenes" };
+        var split = new Option<string>("--split") { Description = "train, val or test.", DefaultValueFactory = _ => "test" };
+        var size = new Option<int>("--size") { Description = "Resolution of the built-in scenes.", DefaultValueFactory = _ => 64 };
+        var count = new Option<int>("--count") { Description = "Number of scenes images.", DefaultValueFactory = _ => 200 };
+        var seed = new Option<ulong>("--seed") { Description = "Data seed (scenes).", DefaultValueFactory = _ => 0 };
+        var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
+        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, split, size, count, seed, json };
+        cmd.SetAction(p =>
+        {
+            var (model, _) = Checkpoint.Load(p.GetValue(checkpoint)!);
+            var sp = p.GetValue(split) switch
+            {
+                "train" => Split.Train, "val" or "validation" => Split.Validation, "test" => Split.Test,
+                var s => throw new ArgumentException($"--split must be train, val or test, got '{s}'."),
+            };
+            IDataset ds = p.GetValue(data) switch
+            {
+                "scenes" => new ScenesDataset(sp, p.GetValue(count), p.GetValue(size), p.GetValue(size), p.GetValue(seed), model.Tasks.Select(t => t.Name)),
+                var d => throw new ArgumentException($"--data: unknown data set '{d}' (available: scenes)."),
+            };
+            var ev = Evaluator.Evaluate(model, ds);
+            AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
+            if (p.GetValue(json) is string path)
+            {
+                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { checkpoint = p.GetValue(checkpoint), data = ds.Name, count = ds.Count, metrics = ev.Metrics, losses = ev.Losses },
+                    new JsonSerializerOptions { WriteIndented = true }));
+                AnsiConsole.MarkupLine($"wrote {Markup.Escape(path)}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

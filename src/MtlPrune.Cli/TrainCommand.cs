@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Globalization;
+using MtlPrune.Training;
+using Spectre.Console;
+
+namespace MtlPrune.Cli;
+
+/// <summary><c>mtlprune train</c>: dense multi-task training from flags or a YAML/JSON config.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file with the settings (flags given as well override it)." };
+        var model = new Option<string?>("--model") { Description = "resnet-mini (default), deeplab-resnet34 or mobilenetv2." };
+        var data = new Option<string?>("--data") { Description = "Data set: scenes (built in)." };
+        var tasks = new Option<string?>("--tasks") { Description = "Comma-separated tasks, e.g. seg,depth,normal." };
+        var size = new Option<int?>("--size") { Description = "Input resolution of the built-in scenes." };
+        var trainCount = new Option<int?>("--train-count") { Description = "Training images (scenes)." };
+        var valCount = new Option<int?>("--val-count") { Description = "Validation images (scenes)." };
+        var iterations = new Option<int?>("--iterations") { Description = "Training steps." };
+        var batch = new Option<int?>("--batch") { Description = "Batch size." };
+        var optimizer = new Option<string?>("--optimizer") { Description = "sgd, adam or adamw." };
+        var lr = new Option<double?>("--lr") { Description = "Learning rate." };
+        var wd = new Option<double?>("--weight-decay") { Description = "Weight decay." };
+        var schedule = new Option<string?>("--schedule") { Description = "none, step, multistep or cosine." };
+        var seed = new Option<ulong?>("--seed") { Description = "Seed for data, model and augmentation." };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "Validate every N steps." };
+        var output = new Option<string?>("--output") { Description = "Output directory (checkpoints, logs)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
+        var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
+        var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
+            { config, model, data, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug };
+        cmd.SetAction(p =>
+        {
+            var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
+            if (p.GetValue(model) is string m) c.Model = m;
+            if (p.GetValue(data) is string d) c.Data = d;
+            if (p.GetValue(tasks) is string t) c.Tasks = t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (p.GetValue(size) is int s) c.Size = s;
+            if (p.GetValue(trainCount) is int tc) c.TrainCount = tc;
+            if (p.GetValue(valCount) is int vc) c.ValCount = vc;
+            if (p.GetValue(iterations) is int it) c.Iterations = it;
+            if (p.GetValue(batch) is int b) c.Batch = b;
+            if (p.GetValue(optimizer) is string o) c.Optimizer = o;
+            if (p.GetValue(lr) is double l) c.Lr = l;
+            if (p.GetValue(wd) is double w) c.WeightDecay = w;
+            if (p.GetValue(schedule) is string sc) c.Schedule = sc;
+            if (p.GetValue(seed) is ulong sd) c.Seed = sd;
+            if (p.GetValue(evalEvery) is int ee) c.EvalEvery = ee;
+            if (p.GetValue(output) is string op) c.Output = op;
+            if (p.GetValue(noAug)) c.Augment = false;
+            TrainResult? result = null;
+            AnsiConsole.MarkupLine($"training [bold]{Markup.Escape(c.Model)}[/] on [bold]{Markup.Escape(c.Data)}[/] ({string.Join(", ", c.Tasks)}), {c.Iterations} steps of batch {c.Batch}, output {Markup.Escape(c.Output)}");
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var bar = ctx.AddTask("training", maxValue: c.Iterations);
+                    result = new Trainer(c).Run(p.GetValue(resume),
+                        pr =>
+                        {
+                            bar.Value = pr.Step;
+                            bar.Description = $"step {pr.Step}/{pr.Iterations} " + string.Join(" ", pr.Losses.Select(kv => $"{kv.Key} {kv.Value:F3}")) + $" lr {pr.Lr:G3}";
+                        },
+                        (step, ev, dt) => AnsiConsole.MarkupLine($"[grey]step {step}: validation ΔT {dt.Overall:+0.00;-0.00}% " +
+                            Markup.Escape(string.Join("; ", ev.Metrics.Select(t => t.Key + " " + string.Join(" ", t.Value.Select(m => $"{m.Key} {m.Value:G4}"))))) + "[/]"));
+                });
+            AnsiConsole.Write(MetricsTable.Build(result!.BestEvaluation, $"best checkpoint (step {result.BestStep}), validation"));
+            AnsiConsole.MarkupLine($"best: {Markup.Escape(result.BestCheckpoint)}   last: {Markup.Escape(result.LastCheckpoint)}   time {result.Elapsed.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture)} s");
+            return 0;
+        });
+        return cmd;
+    }
+}

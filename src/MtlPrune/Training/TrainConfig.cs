@@ -1,0 +1,101 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MtlPrune.Data;
+using MtlPrune.Models;
+using MtlPrune.Tasks;
+
+namespace MtlPrune.Training;
+
+/// <summary>Everything `mtlprune train` needs; read from flags or from a YAML/JSON file (camelCase keys).</summary>
+public sealed class TrainConfig
+{
+    /// <summary>Model preset: resnet-mini, deeplab-resnet34, mobilenetv2.</summary>
+    public string Model { get; set; } = "resnet-mini";
+    /// <summary>Data set: scenes (built in) or a real layout (see the README).</summary>
+    public string Data { get; set; } = "scenes";
+    /// <summary>Root directory of a real data set.</summary>
+    public string? DataRoot { get; set; }
+    public string[] Tasks { get; set; } = { "seg", "depth", "normal" };
+    /// <summary>Input resolution of the built-in scenes (square).</summary>
+    public int Size { get; set; } = 64;
+    public int TrainCount { get; set; } = 2000;
+    public int ValCount { get; set; } = 200;
+    public int Iterations { get; set; } = 2000;
+    public int Batch { get; set; } = 8;
+    /// <summary>sgd, adam or adamw.</summary>
+    public string Optimizer { get; set; } = "adam";
+    public double Lr { get; set; } = 2e-3;
+    public double WeightDecay { get; set; } = 1e-4;
+    public double Momentum { get; set; } = 0.9;
+    public double Beta1 { get; set; } = 0.9;
+    /// <summary>none, step, multistep or cosine.</summary>
+    public string Schedule { get; set; } = "cosine";
+    public int StepSize { get; set; } = 1000;
+    public double Gamma { get; set; } = 0.5;
+    public int[] Milestones { get; set; } = Array.Empty<int>();
+    /// <summary>Per-task loss weights λ (default 1).</summary>
+    public Dictionary<string, double> LossWeights { get; set; } = new();
+    public ulong Seed { get; set; }
+    public int EvalEvery { get; set; } = 500;
+    public bool Augment { get; set; } = true;
+    public double ScaleMin { get; set; } = 1.0;
+    public double ScaleMax { get; set; } = 1.25;
+    public string Output { get; set; } = "runs/train";
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true, PropertyNameCaseInsensitive = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads a YAML (.yaml, .yml) or JSON file with camelCase keys; unknown keys are an error naming the file.</summary>
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        var text = File.ReadAllText(path);
+        try
+        {
+            if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+                return JsonSerializer.Deserialize<TrainConfig>(text, new JsonSerializerOptions(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow })
+                    ?? throw new FormatException("empty document");
+            return new YamlDotNet.Serialization.DeserializerBuilder()
+                .WithNamingConvention(YamlDotNet.Serialization.NamingConventions.CamelCaseNamingConvention.Instance)
+                .Build().Deserialize<TrainConfig>(text) ?? new TrainConfig();
+        }
+        catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException or FormatException)
+        {
+            throw new FormatException($"{path}: invalid training config: {e.Message}");
+        }
+    }
+
+    /// <summary>Checks values and names the option at fault.</summary>
+    public void Validate()
+    {
+        if (Iterations < 1) throw new ArgumentException($"iterations must be positive, got {Iterations}.");
+        if (Batch < 1) throw new ArgumentException($"batch must be positive, got {Batch}.");
+        if (Lr <= 0) throw new ArgumentException($"lr must be positive, got {Lr}.");
+        if (Tasks.Length == 0) throw new ArgumentException("tasks must name at least one task.");
+        if (Optimizer is not ("sgd" or "adam" or "adamw")) throw new ArgumentException($"optimizer must be sgd, adam or adamw, got '{Optimizer}'.");
+        if (Schedule is not ("none" or "step" or "multistep" or "cosine")) throw new ArgumentException($"schedule must be none, step, multistep or cosine, got '{Schedule}'.");
+        foreach (var k in LossWeights.Keys)
+            if (!Tasks.Contains(k)) throw new ArgumentException($"lossWeights names task '{k}', which is not among tasks ({string.Join(", ", Tasks)}).");
+    }
+
+    /// <summary>The model spec for this configuration's tasks.</summary>
+    public ModelSpec BuildSpec(IReadOnlyList<TaskSpec> dataTasks)
+    {
+        var tasks = Tasks.Select(t => dataTasks.FirstOrDefault(d => d.Name == t)
+            ?? throw new ArgumentException($"task '{t}' is not in data '{Data}' (available: {string.Join(", ", dataTasks.Select(d => d.Name))}).")).ToArray();
+        return ModelSpec.Preset(Model, tasks);
+    }
+
+    /// <summary>Train and validation splits of the configured data.</summary>
+    public (IDataset Train, IDataset Val) OpenData() => Data switch
+    {
+        "scenes" => (new ScenesDataset(Split.Train, TrainCount, Size, Size, Seed, Tasks),
+                     new ScenesDataset(Split.Validation, ValCount, Size, Size, Seed, Tasks)),
+        _ => throw new ArgumentException($"Unknown data '{Data}' (available: scenes)."),
+    };
+}
