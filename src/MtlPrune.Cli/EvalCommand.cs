@@ -19,7 +19,8 @@ internal static class EvalCommand
         var count = new Option<int>("--count") { Description = "Number of scenes images.", DefaultValueFactory = _ => 200 };
         var seed = new Option<ulong>("--seed") { Description = "Data seed (scenes).", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
-        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, split, size, count, seed, json };
+        var trivial = new Option<bool>("--trivial") { Description = "Also evaluate the trivial predictors (majority class, mean depth, mean normal) fitted on the training split." };
+        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, split, size, count, seed, json, trivial };
         cmd.SetAction(p =>
         {
             var (model, _) = Checkpoint.Load(p.GetValue(checkpoint)!);
@@ -35,9 +36,16 @@ internal static class EvalCommand
             };
             var ev = Evaluator.Evaluate(model, ds);
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
+            Evaluation? baseline = null;
+            if (p.GetValue(trivial) && ds is ScenesDataset sd)
+            {
+                var train = new ScenesDataset(Split.Train, 500, sd.Height, sd.Width, p.GetValue(seed), model.Tasks.Select(t => t.Name));
+                baseline = TrivialBaseline.Evaluate(train, ds, model.Tasks);
+                AnsiConsole.Write(MetricsTable.Build(baseline, "trivial predictors (majority class, mean depth, mean normal)"));
+            }
             if (p.GetValue(json) is string path)
             {
-                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { checkpoint = p.GetValue(checkpoint), data = ds.Name, count = ds.Count, metrics = ev.Metrics, losses = ev.Losses },
+                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { checkpoint = p.GetValue(checkpoint), data = ds.Name, count = ds.Count, metrics = ev.Metrics, losses = ev.Losses, trivial = baseline?.Metrics },
                     new JsonSerializerOptions { WriteIndented = true }));
                 AnsiConsole.MarkupLine($"wrote {Markup.Escape(path)}");
             }
