@@ -13,14 +13,16 @@ internal static class EvalCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by `mtlprune train`.", Required = true };
-        var data = new Option<string>("--data") { Description = "Data set: scenes (built in).", DefaultValueFactory = _ => "scenes" };
+        var data = new Option<string>("--data") { Description = "Data set: " + string.Join(", ", DataSets.Names) + ".", DefaultValueFactory = _ => "scenes" };
+        var root = new Option<string?>("--data-root") { Description = "Root directory of a real data set." };
+        var classes = new Option<int>("--classes") { Description = "Cityscapes segmentation classes (7 or 19).", DefaultValueFactory = _ => 19 };
         var split = new Option<string>("--split") { Description = "train, val or test.", DefaultValueFactory = _ => "test" };
         var size = new Option<int>("--size") { Description = "Resolution of the built-in scenes.", DefaultValueFactory = _ => 64 };
         var count = new Option<int>("--count") { Description = "Number of scenes images.", DefaultValueFactory = _ => 200 };
         var seed = new Option<ulong>("--seed") { Description = "Data seed (scenes).", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
         var trivial = new Option<bool>("--trivial") { Description = "Also evaluate the trivial predictors (majority class, mean depth, mean normal) fitted on the training split." };
-        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, split, size, count, seed, json, trivial };
+        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial };
         cmd.SetAction(p =>
         {
             var (model, _) = Checkpoint.Load(p.GetValue(checkpoint)!);
@@ -29,11 +31,8 @@ internal static class EvalCommand
                 "train" => Split.Train, "val" or "validation" => Split.Validation, "test" => Split.Test,
                 var s => throw new ArgumentException($"--split must be train, val or test, got '{s}'."),
             };
-            IDataset ds = p.GetValue(data) switch
-            {
-                "scenes" => new ScenesDataset(sp, p.GetValue(count), p.GetValue(size), p.GetValue(size), p.GetValue(seed), model.Tasks.Select(t => t.Name)),
-                var d => throw new ArgumentException($"--data: unknown data set '{d}' (available: scenes)."),
-            };
+            var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), 0, p.GetValue(size), p.GetValue(seed),
+                model.Tasks.Select(t => t.Name), p.GetValue(classes));
             var ev = Evaluator.Evaluate(model, ds);
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
             Evaluation? baseline = null;

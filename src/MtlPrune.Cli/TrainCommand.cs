@@ -12,7 +12,8 @@ internal static class TrainCommand
     {
         var config = new Option<string?>("--config") { Description = "YAML or JSON file with the settings (flags given as well override it)." };
         var model = new Option<string?>("--model") { Description = "resnet-mini (default), deeplab-resnet34 or mobilenetv2." };
-        var data = new Option<string?>("--data") { Description = "Data set: scenes (built in)." };
+        var data = new Option<string?>("--data") { Description = "Data set: " + string.Join(", ", Data.DataSets.Names) + "." };
+        var root = new Option<string?>("--data-root") { Description = "Root directory of a real data set." };
         var tasks = new Option<string?>("--tasks") { Description = "Comma-separated tasks, e.g. seg,depth,normal." };
         var size = new Option<int?>("--size") { Description = "Input resolution of the built-in scenes." };
         var trainCount = new Option<int?>("--train-count") { Description = "Training images (scenes)." };
@@ -29,12 +30,13 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
         var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
         var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
-            { config, model, data, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug };
+            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug };
         cmd.SetAction(p =>
         {
             var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
             if (p.GetValue(model) is string m) c.Model = m;
             if (p.GetValue(data) is string d) c.Data = d;
+            if (p.GetValue(root) is string r) c.DataRoot = r;
             if (p.GetValue(tasks) is string t) c.Tasks = t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (p.GetValue(size) is int s) c.Size = s;
             if (p.GetValue(trainCount) is int tc) c.TrainCount = tc;

@@ -11,7 +11,7 @@ public sealed class TrainConfig
 {
     /// <summary>Model preset: resnet-mini, deeplab-resnet34, mobilenetv2.</summary>
     public string Model { get; set; } = "resnet-mini";
-    /// <summary>Data set: scenes (built in) or a real layout (see the README).</summary>
+    /// <summary>Data set: scenes (built in), nyuv2-mtan, nyuv2-adashare, cityscapes-mtan, cityscapes-adashare, taskonomy, multi-mnist, multi-fashion.</summary>
     public string Data { get; set; } = "scenes";
     /// <summary>Root directory of a real data set.</summary>
     public string? DataRoot { get; set; }
@@ -92,10 +92,10 @@ public sealed class TrainConfig
     }
 
     /// <summary>Train and validation splits of the configured data.</summary>
-    public (IDataset Train, IDataset Val) OpenData() => Data switch
-    {
-        "scenes" => (new ScenesDataset(Split.Train, TrainCount, Size, Size, Seed, Tasks),
-                     new ScenesDataset(Split.Validation, ValCount, Size, Size, Seed, Tasks)),
-        _ => throw new ArgumentException($"Unknown data '{Data}' (available: scenes)."),
-    };
+    /// <summary>Segmentation classes for Cityscapes (7 or 19).</summary>
+    public int Classes { get; set; } = 19;
+
+    public (IDataset Train, IDataset Val) OpenData() =>
+        (DataSets.Open(Data, DataRoot, Split.Train, TrainCount, ValCount, Size, Seed, Tasks, Classes),
+         DataSets.Open(Data, DataRoot, Split.Validation, ValCount, ValCount, Size, Seed, Tasks, Classes));
 }

@@ -60,7 +60,10 @@ public sealed class Trainer(TrainConfig config)
         AtomicFile.WriteAllText(Path.Combine(config.Output, "config.json"), config.ToJson());
         var log = new MetricsLog(config.Output);
         var weights = spec.Tasks.ToDictionary(t => t.Name, t => config.LossWeights.TryGetValue(t.Name, out var w) ? w : 1.0);
-        var aug = config.Augment ? new Augmentation(config.ScaleMin, config.ScaleMax, config.Size, config.Size) : null;
+        var first = train.Get(0).Image;
+        bool dense = spec.Tasks.Any(t => t.IsDense);
+        // Crop back to the sample size after scaling; classification data (Multi-MNIST) gets no geometric augmentation.
+        var aug = config.Augment && dense ? new Augmentation(config.ScaleMin, config.ScaleMax, first.Shape[1], first.Shape[2]) : null;
         using var loader = new DataLoader(train, config.Batch, shuffle: true, config.Seed, aug, dropLast: true);
         var sw = Stopwatch.StartNew();
         var running = spec.Tasks.ToDictionary(t => t.Name, _ => 0.0);
