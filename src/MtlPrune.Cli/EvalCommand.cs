@@ -21,8 +21,9 @@ internal static class EvalCommand
         var count = new Option<int>("--count") { Description = "Number of scenes images.", DefaultValueFactory = _ => 200 };
         var seed = new Option<ulong>("--seed") { Description = "Data seed (scenes).", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
+        var baselineOpt = new Option<string?>("--baseline") { Description = "A baseline checkpoint (e.g. the dense model): report ΔT of --checkpoint against it on the same data." };
         var trivial = new Option<bool>("--trivial") { Description = "Also evaluate the trivial predictors (majority class, mean depth, mean normal) fitted on the training split." };
-        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial };
+        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial, baselineOpt };
         cmd.SetAction(p =>
         {
             var (model, _) = Checkpoint.Load(p.GetValue(checkpoint)!);
@@ -42,9 +43,22 @@ internal static class EvalCommand
                 baseline = TrivialBaseline.Evaluate(train, ds, model.Tasks);
                 AnsiConsole.Write(MetricsTable.Build(baseline, "trivial predictors (majority class, mean depth, mean normal)"));
             }
+            object? delta = null;
+            if (p.GetValue(baselineOpt) is string bpath)
+            {
+                var (bmodel, _) = Checkpoint.Load(bpath);
+                var bev = Evaluator.Evaluate(bmodel, ds);
+                var sum = Tasks.DeltaT.Compute(ev.Metrics, bev.Metrics, ev.MetricInfo, Tasks.DeltaTMode.SumPerTask);
+                var mean = Tasks.DeltaT.Compute(ev.Metrics, bev.Metrics, ev.MetricInfo, Tasks.DeltaTMode.MeanPerTask);
+                var dtTable = new Table().Title(Markup.Escape($"ΔT against {bpath} (%)")).AddColumn("task").AddColumn("sum over metrics (AdapMTL)").AddColumn("mean over metrics (LibMTL)");
+                foreach (var task in sum.PerTask.Keys) dtTable.AddRow(Markup.Escape(task), $"{sum.PerTask[task]:+0.00;-0.00}", $"{mean.PerTask[task]:+0.00;-0.00}");
+                dtTable.AddRow("[bold]overall[/]", $"{sum.Overall:+0.00;-0.00}", $"{mean.Overall:+0.00;-0.00}");
+                AnsiConsole.Write(dtTable);
+                delta = new { baseline = bpath, sumPerTask = sum, meanPerTask = mean, baselineMetrics = bev.Metrics };
+            }
             if (p.GetValue(json) is string path)
             {
-                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { checkpoint = p.GetValue(checkpoint), data = ds.Name, count = ds.Count, metrics = ev.Metrics, losses = ev.Losses, trivial = baseline?.Metrics },
+                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { checkpoint = p.GetValue(checkpoint), data = ds.Name, count = ds.Count, metrics = ev.Metrics, losses = ev.Losses, trivial = baseline?.Metrics, deltaT = delta },
                     new JsonSerializerOptions { WriteIndented = true }));
                 AnsiConsole.MarkupLine($"wrote {Markup.Escape(path)}");
             }

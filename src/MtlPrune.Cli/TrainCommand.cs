@@ -27,10 +27,15 @@ internal static class TrainCommand
         var seed = new Option<ulong?>("--seed") { Description = "Seed for data, model and augmentation." };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Validate every N steps." };
         var output = new Option<string?>("--output") { Description = "Output directory (checkpoints, logs)." };
+        var weights = new Option<string?>("--loss-weights") { Description = "Per-task loss weights, e.g. seg=1,normal=20,depth=3." };
+        var widths = new Option<string?>("--widths") { Description = "Stage widths override, e.g. 8,16,32,64." };
+        var blocks = new Option<string?>("--blocks") { Description = "Blocks per stage override, e.g. 1,1,1,1." };
+        var head = new Option<string?>("--head") { Description = "Dense head type override: light or aspp." };
+        var headWidth = new Option<int?>("--head-width") { Description = "Head width override." };
         var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
         var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
         var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
-            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug };
+            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth };
         cmd.SetAction(p =>
         {
             var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
@@ -51,6 +56,19 @@ internal static class TrainCommand
             if (p.GetValue(evalEvery) is int ee) c.EvalEvery = ee;
             if (p.GetValue(output) is string op) c.Output = op;
             if (p.GetValue(noAug)) c.Augment = false;
+            if (p.GetValue(weights) is string ws)
+                foreach (var pair in ws.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    var kv = pair.Split('=');
+                    if (kv.Length != 2 || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var wv))
+                        throw new ArgumentException($"--loss-weights: '{pair}' is not task=weight.");
+                    c.LossWeights[kv[0]] = wv;
+                }
+            int[] Ints(string v, string opt) => v.Split(',').Select(x => int.TryParse(x, out var n) ? n : throw new ArgumentException($"{opt}: '{x}' is not an integer.")).ToArray();
+            if (p.GetValue(widths) is string wd2) c.Widths = Ints(wd2, "--widths");
+            if (p.GetValue(blocks) is string bl) c.Blocks = Ints(bl, "--blocks");
+            if (p.GetValue(head) is string hd) c.Head = hd;
+            if (p.GetValue(headWidth) is int hwv) c.HeadWidth = hwv;
             TrainResult? result = null;
             AnsiConsole.MarkupLine($"training [bold]{Markup.Escape(c.Model)}[/] on [bold]{Markup.Escape(c.Data)}[/] ({string.Join(", ", c.Tasks)}), {c.Iterations} steps of batch {c.Batch}, output {Markup.Escape(c.Output)}");
             AnsiConsole.Progress()

@@ -11,6 +11,13 @@ public sealed class TrainConfig
 {
     /// <summary>Model preset: resnet-mini, deeplab-resnet34, mobilenetv2.</summary>
     public string Model { get; set; } = "resnet-mini";
+    /// <summary>Optional architecture overrides on top of the preset (for small experiments).</summary>
+    public int[]? Widths { get; set; }
+    public int[]? Blocks { get; set; }
+    /// <summary>Dense head type override: light or aspp.</summary>
+    public string? Head { get; set; }
+    public int? HeadWidth { get; set; }
+
     /// <summary>Data set: scenes (built in), nyuv2-mtan, nyuv2-adashare, cityscapes-mtan, cityscapes-adashare, taskonomy, multi-mnist, multi-fashion.</summary>
     public string Data { get; set; } = "scenes";
     /// <summary>Root directory of a real data set.</summary>
@@ -88,7 +95,20 @@ public sealed class TrainConfig
     {
         var tasks = Tasks.Select(t => dataTasks.FirstOrDefault(d => d.Name == t)
             ?? throw new ArgumentException($"task '{t}' is not in data '{Data}' (available: {string.Join(", ", dataTasks.Select(d => d.Name))}).")).ToArray();
-        return ModelSpec.Preset(Model, tasks);
+        var spec = ModelSpec.Preset(Model, tasks);
+        if (Widths is not null)
+        {
+            if (Widths.Length != spec.Widths.Length) throw new ArgumentException($"widths needs {spec.Widths.Length} values for {Model}, got {Widths.Length}.");
+            spec = spec with { Widths = Widths };
+        }
+        if (Blocks is not null)
+        {
+            if (Blocks.Length != spec.Blocks.Length) throw new ArgumentException($"blocks needs {spec.Blocks.Length} values for {Model}, got {Blocks.Length}.");
+            spec = spec with { Blocks = Blocks };
+        }
+        if (Head is not null) spec = spec with { Head = Head };
+        if (HeadWidth is int hw) spec = spec with { HeadWidth = hw };
+        return spec;
     }
 
     /// <summary>Train and validation splits of the configured data.</summary>
