@@ -18,7 +18,7 @@ internal static class EvalCommand
         var classes = new Option<int>("--classes") { Description = "Cityscapes segmentation classes (7 or 19).", DefaultValueFactory = _ => 19 };
         var split = new Option<string>("--split") { Description = "train, val or test.", DefaultValueFactory = _ => "test" };
         var size = new Option<int>("--size") { Description = "Resolution of the built-in scenes.", DefaultValueFactory = _ => 64 };
-        var count = new Option<int>("--count") { Description = "Number of scenes images.", DefaultValueFactory = _ => 200 };
+        var count = new Option<int>("--count") { Description = "Images of generated data (scenes, multi-mnist); for real data with --split val, the validation size.", DefaultValueFactory = _ => 200 };
         var seed = new Option<ulong>("--seed") { Description = "Data seed (scenes).", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
         var baselineOpt = new Option<string?>("--baseline") { Description = "A baseline checkpoint (e.g. the dense model): report ΔT of --checkpoint against it on the same data." };
@@ -32,7 +32,7 @@ internal static class EvalCommand
                 "train" => Split.Train, "val" or "validation" => Split.Validation, "test" => Split.Test,
                 var s => throw new ArgumentException($"--split must be train, val or test, got '{s}'."),
             };
-            var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), 0, p.GetValue(size), p.GetValue(seed),
+            var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), p.GetValue(count), p.GetValue(size), p.GetValue(seed),
                 model.Tasks.Select(t => t.Name), p.GetValue(classes));
             var ev = Evaluator.Evaluate(model, ds);
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));

@@ -5,43 +5,6 @@ namespace MtlPrune.Engine.Tests;
 /// <summary>Forward values against naive references and against numbers PyTorch prints for the same inputs.</summary>
 public class OpValueTests
 {
-    private static double[] NaiveConv(Tensor x, Tensor w, Tensor? b, int s, int p, int d, int groups)
-    {
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], wd = x.Shape[3];
-        int o = w.Shape[0], cg = w.Shape[1], kh = w.Shape[2], kw = w.Shape[3], og = o / groups;
-        int ho = (h + 2 * p - d * (kh - 1) - 1) / s + 1, wo = (wd + 2 * p - d * (kw - 1) - 1) / s + 1;
-        var r = new double[n * o * ho * wo];
-        for (int i = 0; i < n; i++)
-            for (int oc = 0; oc < o; oc++)
-                for (int y = 0; y < ho; y++)
-                    for (int xx = 0; xx < wo; xx++)
-                    {
-                        double acc = b?[oc] ?? 0;
-                        int g = oc / og;
-                        for (int ci = 0; ci < cg; ci++)
-                            for (int ki = 0; ki < kh; ki++)
-                                for (int kj = 0; kj < kw; kj++)
-                                {
-                                    int ih = y * s - p + ki * d, iw = xx * s - p + kj * d;
-                                    if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
-                                    acc += (double)x[i, g * cg + ci, ih, iw] * w[oc, ci, ki, kj];
-                                }
-                        r[((i * o + oc) * ho + y) * wo + xx] = acc;
-                    }
-        return r;
-    }
-
-    [Theory]
-    [MemberData(nameof(OpGradientTests.ConvCases), MemberType = typeof(OpGradientTests))]
-    public void Conv2dMatchesNaiveLoop(int[] xs, int[] ws, int stride, int pad, int dil, int groups, bool bias)
-    {
-        var rng = new Rng(11);
-        var x = Tensor.Normal(xs, rng); var w = Tensor.Normal(ws, rng); var b = bias ? Tensor.Normal(new[] { ws[0] }, rng) : null;
-        var y = Tensor.Conv2d(x, w, b, (stride, stride), (pad, pad), (dil, dil), groups);
-        var expected = NaiveConv(x, w, b, stride, pad, dil, groups);
-        TensorAssert.Close(expected.Select(v => (float)v).ToArray(), y.ToArray(), 1e-4, 1e-4);
-    }
-
     [Theory]
     [InlineData(1, 1, 1)]
     [InlineData(6, 33, 20)]

@@ -7,48 +7,10 @@ internal readonly record struct ConvGeometry(int C, int H, int W, int Kh, int Kw
     public int Cols => Ho * Wo;
 }
 
-/// <summary>Unfolds image patches into columns (im2col) and folds them back (col2im).</summary>
+/// <summary>Folds im2col columns back into an image (col2im), for the input gradient of strided convolutions.</summary>
 internal static class Im2Col
 {
-    /// <summary>cols[(c·Kh + i)·Kw + j, oh·Wo + ow] = x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw] (0 outside).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void Unfold(ReadOnlySpan<float> x, in ConvGeometry g, Span<float> cols)
-    {
-        int hw = g.H * g.W, cw = g.Cols;
-        for (int c = 0; c < g.C; c++)
-            for (int ki = 0; ki < g.Kh; ki++)
-                for (int kj = 0; kj < g.Kw; kj++)
-                {
-                    var row = cols.Slice(((c * g.Kh + ki) * g.Kw + kj) * cw, cw);
-                    var plane = x.Slice(c * hw, hw);
-                    int dj = kj * g.Dw - g.Pw;
-                    for (int oh = 0; oh < g.Ho; oh++)
-                    {
-                        var dst = row.Slice(oh * g.Wo, g.Wo);
-                        int ih = oh * g.Sh - g.Ph + ki * g.Dh;
-                        if ((uint)ih >= (uint)g.H) { dst.Clear(); continue; }
-                        var src = plane.Slice(ih * g.W, g.W);
-                        if (g.Sw == 1)
-                        {
-                            // Valid ow range: 0 <= ow + dj < W.
-                            int lo = Math.Clamp(-dj, 0, g.Wo), hi = Math.Clamp(g.W - dj, lo, g.Wo);
-                            dst.Slice(0, lo).Clear();
-                            if (hi > lo) src.Slice(lo + dj, hi - lo).CopyTo(dst.Slice(lo, hi - lo));
-                            dst.Slice(hi).Clear();
-                        }
-                        else
-                        {
-                            for (int ow = 0; ow < g.Wo; ow++)
-                            {
-                                int iw = ow * g.Sw + dj;
-                                dst[ow] = (uint)iw < (uint)g.W ? src[iw] : 0f;
-                            }
-                        }
-                    }
-                }
-    }
-
-    /// <summary>Adds each column entry back to the image position it came from (the adjoint of <see cref="Unfold"/>).</summary>
+    /// <summary>Adds each column entry back to the image position it came from (the adjoint of im2col).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void FoldAdd(ReadOnlySpan<float> cols, in ConvGeometry g, Span<float> x)
     {

@@ -12,77 +12,33 @@ internal static unsafe class MicroKernel
 {
     public const int Mr = 8, Nr = 32;
 
-    /// <summary>C[0..8, 0..32] (=|+=) A·B for packed panels; <paramref name="ldc"/> is C's row stride.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(float* a, float* b, float* c, int ldc, int k, bool accumulate)
+    /// <summary>Where row p of the B panel starts: packed panels or rows read in place through an offset table.</summary>
+    private interface IRows { float* Row(int p); }
+
+    private readonly struct Packed(float* b) : IRows
     {
-        if (Vector512.IsHardwareAccelerated) Run512(a, b, c, ldc, k, accumulate);
-        else RunPortable(a, b, c, ldc, k, accumulate);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => b + p * Nr;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Run512(float* a, float* b, float* c, int ldc, int k, bool accumulate)
+    private readonly struct Offsets(float* b, int* off) : IRows
     {
-        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
-        if (accumulate)
-        {
-            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16);
-            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16);
-            c20 = Vector512.Load(c + 2 * ldc); c21 = Vector512.Load(c + 2 * ldc + 16);
-            c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
-            c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
-            c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
-            c60 = Vector512.Load(c + 6 * ldc); c61 = Vector512.Load(c + 6 * ldc + 16);
-            c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16);
-        }
-        else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
-        for (int p = 0; p < k; p++)
-        {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
-            var x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-            x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-            x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-            x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-            x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-            x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-            x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
-            x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-            a += Mr; b += Nr;
-        }
-        c00.Store(c); c01.Store(c + 16);
-        c10.Store(c + ldc); c11.Store(c + ldc + 16);
-        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 16);
-        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 16);
-        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 16);
-        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 16);
-        c60.Store(c + 6 * ldc); c61.Store(c + 6 * ldc + 16);
-        c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + 16);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => b + off[p];
     }
+
+    /// <summary>C[0..8, 0..32] (=|+=) A·B for packed panels; <paramref name="ldc"/> is C's row stride.</summary>
+    public static void Run(float* a, float* b, float* c, int ldc, int k, bool accumulate) => Kernel(a, new Packed(b), c, ldc, k, accumulate);
 
     /// <summary>
     /// Like <see cref="Run"/>, but row p of the B panel is read in place at <c>b + off[p]</c> (32 contiguous floats):
     /// the im2col matrix of a padded image, without packing.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RunOffsets(float* a, float* b, int* off, float* c, int ldc, int k, bool accumulate)
-    {
-        if (Vector512.IsHardwareAccelerated) RunOffsets512(a, b, off, c, ldc, k, accumulate);
-        else
-        {
-            for (int r = 0; r < Mr; r++)
-                for (int j = 0; j < Nr; j += 8)
-                {
-                    var acc = accumulate ? Vector256.Load(c + r * ldc + j) : Vector256<float>.Zero;
-                    for (int p = 0; p < k; p++)
-                        acc = Vector256.FusedMultiplyAdd(Vector256.Create(a[p * Mr + r]), Vector256.Load(b + off[p] + j), acc);
-                    acc.Store(c + r * ldc + j);
-                }
-        }
-    }
+    public static void RunOffsets(float* a, float* b, int* off, float* c, int ldc, int k, bool accumulate) => Kernel(a, new Offsets(b, off), c, ldc, k, accumulate);
 
+    /// <summary>The kernel body, specialised by the JIT for each row accessor (struct generics), so neither pays an indirection.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunOffsets512(float* a, float* b, int* off, float* c, int ldc, int k, bool accumulate)
+    private static void Kernel<TRows>(float* a, TRows rows, float* c, int ldc, int k, bool accumulate) where TRows : struct, IRows
     {
+        if (!Vector512.IsHardwareAccelerated) { Portable(a, rows, c, ldc, k, accumulate); return; }
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (accumulate)
         {
@@ -98,7 +54,8 @@ internal static unsafe class MicroKernel
         else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
         for (int p = 0; p < k; p++)
         {
-            float* bp = b + off[p]; var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
+            float* bp = rows.Row(p);
+            var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
             var x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
             x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
             x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
@@ -120,15 +77,14 @@ internal static unsafe class MicroKernel
     }
 
     /// <summary>Vector256 (or scalar, via Vector256's software fallback) version for machines without AVX-512.</summary>
-    private static void RunPortable(float* a, float* b, float* c, int ldc, int k, bool accumulate)
+    private static void Portable<TRows>(float* a, TRows rows, float* c, int ldc, int k, bool accumulate) where TRows : struct, IRows
     {
         for (int r = 0; r < Mr; r++)
             for (int j = 0; j < Nr; j += 8)
             {
                 var acc = accumulate ? Vector256.Load(c + r * ldc + j) : Vector256<float>.Zero;
-                float* ap = a + r; float* bp = b + j;
-                for (int p = 0; p < k; p++, ap += Mr, bp += Nr)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(*ap), Vector256.Load(bp), acc);
+                for (int p = 0; p < k; p++)
+                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(a[p * Mr + r]), Vector256.Load(rows.Row(p) + j), acc);
                 acc.Store(c + r * ldc + j);
             }
     }

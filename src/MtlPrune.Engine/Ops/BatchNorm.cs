@@ -20,7 +20,6 @@ public sealed partial class Tensor
         int count = n * s;
         if (training && count <= 1) throw new ArgumentException($"BatchNorm: expected more than 1 value per channel when training, got input {ShapeString(x.Shape)}.");
         var xc = x.Contiguous();
-        var xs = xc.Span;
         var mean = new float[c]; var invStd = new float[c];
         if (training)
         {

@@ -111,7 +111,7 @@ public sealed class Trainer(TrainConfig config)
                     ["mtlprune.metrics"] = JsonSerializer.Serialize(ev.Metrics),
                     ["mtlprune.baseline"] = JsonSerializer.Serialize(baseline),
                 };
-                if (dt.Overall > bestDelta || bestEval is null && !File.Exists(best))
+                if (dt.Overall > bestDelta)
                 {
                     bestDelta = dt.Overall; bestStep = step; bestEval = ev; bestDT = dt;
                     Checkpoint.Save(model, best, meta);
