@@ -56,7 +56,8 @@ public class OpGradientTests
         { new[] { 1, 2, 4, 4 }, new[] { 3, 2, 3, 3 }, 1, 3, 1, 1, false },     // padding larger than the kernel (col2im path)
         { new[] { 1, 3, 9, 9 }, new[] { 2, 3, 3, 3 }, 1, 2, 2, 1, true },      // dilation
         { new[] { 2, 4, 5, 5 }, new[] { 6, 2, 3, 3 }, 1, 1, 1, 2, true },      // groups
-        { new[] { 2, 5, 6, 6 }, new[] { 5, 1, 3, 3 }, 2, 1, 1, 5, false },     // depthwise
+        { new[] { 2, 5, 6, 6 }, new[] { 5, 1, 3, 3 }, 2, 1, 1, 5, false },     // depthwise, stride 2
+        { new[] { 2, 3, 7, 6 }, new[] { 6, 1, 3, 3 }, 1, 2, 2, 3, true },      // depthwise, multiplier 2, dilation 2
         { new[] { 2, 3, 1, 1 }, new[] { 4, 3, 1, 1 }, 1, 0, 1, 1, true },      // 1x1 image
         { new[] { 2, 3, 1, 1 }, new[] { 4, 3, 3, 3 }, 1, 1, 1, 1, true },      // 1x1 image, 3x3 kernel
         { new[] { 1, 17, 3, 5 }, new[] { 19, 17, 1, 1 }, 1, 0, 1, 1, true },   // channels not multiples of 16, 1x1 path

@@ -30,6 +30,9 @@ internal static unsafe class ConvKernels
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = t }, i => body(i, 1));
     }
 
+    /// <summary>Whether depthwise convolutions take <see cref="DepthwiseConv"/> (on by default; off only to compare in benchmarks).</summary>
+    internal static bool UseDepthwise { get; set; } = true;
+
     /// <summary>The phase-buffer geometry of this convolution for a chunk of <paramref name="n"/> images.</summary>
     private static PaddedConv.Geometry Padded(Shape s, int n) =>
         new(n, s.Cg, s.H, s.W, s.G.Kh, s.G.Kw, s.G.Sh, s.G.Sw, s.G.Ph, s.G.Pw, s.G.Dh, s.G.Dw);
@@ -70,6 +73,18 @@ internal static unsafe class ConvKernels
     public static void Forward(Shape s, float[] x, int xOff, float[] w, int wOff, float[]? bias, int bOff, float[] y, int yOff)
     {
         if (s.N == 0) return;
+        if (UseDepthwise && DepthwiseConv.Applies(s))
+        {
+            DepthwiseConv.Forward(s, x, xOff, w, wOff, y, yOff);
+            if (bias is not null)
+                for (int i = 0; i < s.N; i++)
+                    for (int o = 0; o < s.O; o++)
+                    {
+                        var plane = y.AsSpan(yOff + i * s.OutImage + o * s.Spatial, s.Spatial);
+                        System.Numerics.Tensors.TensorPrimitives.Add(plane, bias[bOff + o], plane);
+                    }
+            return;
+        }
         var chunks = Chunks(s.N, ImageBytes(Padded(s, 1)));
         ForChunks(chunks, (start, count, threads) =>
         {
@@ -99,6 +114,7 @@ internal static unsafe class ConvKernels
     public static void BackwardWeight(Shape s, float[] dy, int dyOff, float[] x, int xOff, float[] dw, int dwOff, bool accumulate)
     {
         int wsize = s.O * s.TapCount;
+        if (UseDepthwise && DepthwiseConv.Applies(s)) { DepthwiseConv.BackwardWeight(s, dy, dyOff, x, xOff, dw, dwOff, accumulate); return; }
         if (!accumulate) dw.AsSpan(dwOff, wsize).Clear();
         if (s.N == 0) return;
         var chunks = Chunks(s.N, ImageBytes(Padded(s, 1)));
@@ -132,6 +148,7 @@ internal static unsafe class ConvKernels
     /// <summary>dx (=|+=) the input gradient.</summary>
     public static void BackwardInput(Shape s, float[] dy, int dyOff, float[] w, int wOff, float[] dx, int dxOff, bool accumulate)
     {
+        if (UseDepthwise && DepthwiseConv.Applies(s)) { DepthwiseConv.BackwardInput(s, dy, dyOff, w, wOff, dx, dxOff, accumulate); return; }
         var g = s.G;
         int ph = g.Dh * (g.Kh - 1) - g.Ph, pw = g.Dw * (g.Kw - 1) - g.Pw;
         if (g.Sh == 1 && g.Sw == 1 && ph >= 0 && pw >= 0)

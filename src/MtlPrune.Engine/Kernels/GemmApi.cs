@@ -10,10 +10,14 @@ public static class GemmApi
     private static ConvKernels.Shape ShapeOf(int[] xs, int[] ws, int s, int p)
     {
         int ho = (xs[2] + 2 * p - ws[2]) / s + 1, wo = (xs[3] + 2 * p - ws[3]) / s + 1;
-        return new ConvKernels.Shape(xs[0], xs[1], xs[2], xs[3], ws[0], 1, new ConvGeometry(ws[1], xs[2], xs[3], ws[2], ws[3], s, s, p, p, 1, 1, ho, wo));
+        int groups = xs[1] / ws[1];
+        return new ConvKernels.Shape(xs[0], xs[1], xs[2], xs[3], ws[0], groups, new ConvGeometry(ws[1], xs[2], xs[3], ws[2], ws[3], s, s, p, p, 1, 1, ho, wo));
     }
 
-    /// <summary>Convolution forward (groups 1, dilation 1).</summary>
+    /// <summary>Whether depthwise convolutions use the direct kernel (true) or the grouped GEMM (false), to compare the two.</summary>
+    public static bool DirectDepthwise { get => ConvKernels.UseDepthwise; set => ConvKernels.UseDepthwise = value; }
+
+    /// <summary>Convolution forward (dilation 1; groups = C / weight.Shape[1]).</summary>
     public static Tensor ConvForward(Tensor x, Tensor w, int stride, int padding)
     {
         var s = ShapeOf(x.Shape, w.Shape, stride, padding);

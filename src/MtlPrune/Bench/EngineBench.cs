@@ -39,6 +39,7 @@ public sealed class EngineBench
         if (!quick)
             foreach (var (name, c, o, k, s, h) in ResNetMiniConvs(64))
                 if (Selected($"resnet-mini {name}")) ConvBench($"resnet-mini {name} 8x{c}x{h}x{h}", 8, c, h, h, o, k, s, k / 2, null, null);
+        if (Selected("depthwise")) DepthwiseBench();
         if (Selected("elementwise")) ElementwiseBench();
         if (Selected("training step 64")) TrainStepBench(64, 65);
         if (!quick && Selected("training step 128")) TrainStepBench(128, 250);
@@ -106,6 +107,30 @@ public sealed class EngineBench
         Report("conv", name + " weight-grad", bw, flops, null, null, null);
         var both = new Timing(bi.MedianMs + bw.MedianMs, bi.MinMs + bw.MinMs, bi.MaxMs + bw.MaxMs, bi.Runs, bi.AllocatedBytesPerRun + bw.AllocatedBytesPerRun);
         Report("conv", name + " backward (input+weight)", both, 2 * flops, null, goalBwd is double gb ? $">= {gb:P0} of peak" : null, goalBwd is double gb2 ? both.Gflops(2 * flops) / Peak2 >= gb2 : null);
+    }
+
+    /// <summary>A MobileNetV2-style depthwise 3×3 convolution, through the direct kernel and through the grouped GEMM, in the same run.</summary>
+    private void DepthwiseBench()
+    {
+        var rng = new Rng(6);
+        int n = 8, c = 144, h = 56;
+        var x = Tensor.Normal(new[] { n, c, h, h }, rng); var w = Tensor.Normal(new[] { c, 1, 3, 3 }, rng); var dy = Tensor.Normal(new[] { n, c, h, h }, rng);
+        double flops = 2.0 * n * c * h * h * 9;
+        foreach (var direct in new[] { true, false })
+        {
+            Engine.Kernels.GemmApi.DirectDepthwise = direct;
+            string how = direct ? "direct" : "grouped GEMM";
+            var f = BenchTimer.Measure(() => { using var s = BufferScope.Begin(); Engine.Kernels.GemmApi.ConvForward(x, w, 1, 1); }, _runs);
+            var b = BenchTimer.Measure(() =>
+            {
+                using var s = BufferScope.Begin();
+                Engine.Kernels.GemmApi.ConvBackwardInput(dy, w, x.Shape, 1, 1);
+                Engine.Kernels.GemmApi.ConvBackwardWeight(dy, x, w.Shape, 1, 1);
+            }, _runs);
+            Report("depthwise", $"depthwise conv3x3 8x144x56x56 forward ({how})", f, flops, null, null, null);
+            Report("depthwise", $"depthwise conv3x3 8x144x56x56 backward ({how})", b, 2 * flops, null, null, null);
+        }
+        Engine.Kernels.GemmApi.DirectDepthwise = true;
     }
 
     private void ElementwiseBench()
