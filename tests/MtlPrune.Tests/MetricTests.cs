@@ -91,5 +91,9 @@ public class MetricTests
         var mean = DeltaT.Compute(adap, dense, info, DeltaTMode.MeanPerTask);
         Assert.Equal(r.PerTask["normal"] / 5, mean.PerTask["normal"], 9);
         Assert.Throws<ArgumentException>(() => DeltaT.Compute(adap, new Dictionary<string, Dictionary<string, double>>(), info));
+        var zero = dense.ToDictionary(kv => kv.Key, kv => new Dictionary<string, double>(kv.Value));
+        zero["seg"]["mIoU"] = 0;
+        Assert.Throws<ArgumentException>(() => DeltaT.Compute(adap, zero, info));
+        Assert.Equal((49.14 - 48.71) / 48.71 * 100, DeltaT.Compute(adap, zero, info, skipZeroBaseline: true).PerTask["seg"], 9);
     }
 }

@@ -99,3 +99,37 @@ public class TrainingTests
         Assert.Equal(0f, normal.Loss(np, ng).Item(), 5);
     }
 }
+
+public class ArchitectureTrainingTests
+{
+    [Fact]
+    public void DeepLabPathTrainsAndEvaluatesAtOneEighthResolution()
+    {
+        using var dir = new TempDir();
+        var cfg = new TrainConfig
+        {
+            Model = "deeplab-resnet34", Widths = new[] { 8, 8, 16, 16 }, Blocks = new[] { 1, 1, 1, 1 }, HeadWidth = 16,
+            Size = 32, TrainCount = 8, ValCount = 4, Iterations = 2, Batch = 2, EvalEvery = 2, Output = dir.File("d"),
+        };
+        var r = new Trainer(cfg).Run();
+        var (model, _) = Checkpoint.Load(r.BestCheckpoint);
+        Assert.Equal("deeplab-resnet34", model.Spec.Name);
+        using (MtlPrune.Engine.Autograd.NoGrad())
+            Assert.Equal(new[] { 1, 13, 5, 5 }, model.ForwardAll(MtlPrune.Engine.Tensor.Zeros(1, 3, 32, 32))["seg"].Shape);   // 32 → 16 → 9 (ceil-mode pool) → 5; no upsampling
+        Assert.InRange(r.BestEvaluation.Metrics["seg"]["pixAcc"], 0, 1);       // metrics at full resolution after nearest upsampling
+    }
+
+    [Fact]
+    public void MobileNetV2ForwardAndBackward()
+    {
+        var spec = ModelSpec.MobileNetV2(new[] { new TaskSpec("seg", TaskKind.Segmentation, 5), new TaskSpec("cls", TaskKind.Classification, 3) }) with { HeadWidth = 8 };
+        var m = ModelFactory.Build(spec, 1);
+        var x = MtlPrune.Engine.Tensor.Normal(new[] { 2, 3, 64, 64 }, new MtlPrune.Engine.Rng(2));
+        var o = m.ForwardAll(x);
+        Assert.Equal(new[] { 2, 5, 2, 2 }, o["seg"].Shape);                   // output stride 32
+        Assert.Equal(new[] { 2, 3 }, o["cls"].Shape);
+        var loss = m.Task("seg").Loss(o["seg"], MtlPrune.Engine.Tensor.Zeros(2, 2, 2)) + m.Task("cls").Loss(o["cls"], MtlPrune.Engine.Tensor.FromArray(new float[] { 0, 2 }, 2));
+        loss.Backward();
+        Assert.All(m.Parameters(), p => Assert.NotNull(p.Grad));
+    }
+}

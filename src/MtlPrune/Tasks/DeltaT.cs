@@ -19,12 +19,14 @@ public sealed record DeltaTResult(double Overall, IReadOnlyDictionary<string, do
 public static class DeltaT
 {
     /// <summary>Computes ΔT of <paramref name="results"/> against <paramref name="baseline"/> (task → metric → value).</summary>
-    /// <exception cref="ArgumentException">A task or metric of the results is missing from the baseline, or a baseline value is 0.</exception>
+    /// <param name="skipZeroBaseline">Leave out metrics whose baseline value is 0 (the relative change is undefined)
+    /// instead of throwing; the trainer uses this when its baseline is an early, untrained evaluation.</param>
+    /// <exception cref="ArgumentException">A task or metric of the results is missing from the baseline, or a baseline value is 0 and <paramref name="skipZeroBaseline"/> is false.</exception>
     public static DeltaTResult Compute(
         IReadOnlyDictionary<string, Dictionary<string, double>> results,
         IReadOnlyDictionary<string, Dictionary<string, double>> baseline,
         IReadOnlyDictionary<string, IReadOnlyList<MetricInfo>> metricInfo,
-        DeltaTMode mode = DeltaTMode.SumPerTask)
+        DeltaTMode mode = DeltaTMode.SumPerTask, bool skipZeroBaseline = false)
     {
         var per = new Dictionary<string, double>();
         foreach (var (task, metrics) in results)
@@ -35,6 +37,7 @@ public static class DeltaT
             {
                 if (!metrics.TryGetValue(info.Name, out var m)) continue;
                 if (!b.TryGetValue(info.Name, out var bv)) throw new ArgumentException($"ΔT: baseline task '{task}' has no metric '{info.Name}'.");
+                if (bv == 0 && skipZeroBaseline) continue;
                 if (bv == 0) throw new ArgumentException($"ΔT: baseline value of {task}.{info.Name} is 0, so the relative change is undefined.");
                 double rel = (m - bv) / bv * 100;
                 sum += info.HigherIsBetter ? rel : -rel;

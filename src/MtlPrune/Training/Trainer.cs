@@ -20,7 +20,7 @@ public sealed record TrainResult(string BestCheckpoint, string LastCheckpoint, i
 /// <summary>
 /// Dense multi-task training: Σ λ_k·L_k over the configured tasks, one optimizer over all parameters, a schedule,
 /// validation every <see cref="TrainConfig.EvalEvery"/> steps on the validation split (never the test split), and
-/// the best checkpoint by validation ΔT against the first validation result. Writes, in the output directory,
+/// the best checkpoint by validation ΔT against the first validation result (metrics that were 0 there are left out). Writes, in the output directory,
 /// <c>best.safetensors</c>, <c>last.safetensors</c> + <c>last.optim.safetensors</c> (for <c>--resume</c>),
 /// <c>config.json</c>, <c>metrics.jsonl</c> and <c>metrics.csv</c> (rows <c>step,name,value</c>).
 /// </summary>
@@ -101,7 +101,7 @@ public sealed class Trainer(TrainConfig config)
             {
                 var ev = Evaluator.Evaluate(model, val, Math.Max(config.Batch, 16));
                 baseline ??= ev.Metrics;
-                var dt = DeltaT.Compute(ev.Metrics, baseline, ev.MetricInfo);
+                var dt = DeltaT.Compute(ev.Metrics, baseline, ev.MetricInfo, skipZeroBaseline: true);
                 log.Add(step, ev.Metrics.SelectMany(t => t.Value.Select(m => ($"val/{t.Key}/{m.Key}", m.Value)))
                     .Concat(ev.Losses.Select(l => ($"val/{l.Key}/loss", l.Value))).Append(("val/deltaT", dt.Overall)).ToDictionary(x => x.Item1, x => x.Item2));
                 var meta = new Dictionary<string, string>
@@ -129,7 +129,7 @@ public sealed class Trainer(TrainConfig config)
         {
             var (bm, _) = Checkpoint.Load(best);
             bestEval = Evaluator.Evaluate(bm, val, Math.Max(config.Batch, 16));
-            bestDT = DeltaT.Compute(bestEval.Metrics, baseline ?? bestEval.Metrics, bestEval.MetricInfo);
+            bestDT = DeltaT.Compute(bestEval.Metrics, baseline ?? bestEval.Metrics, bestEval.MetricInfo, skipZeroBaseline: true);
         }
         return new TrainResult(best, last, bestStep, bestEval, bestDT!, sw.Elapsed);
     }
