@@ -13,7 +13,7 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or ModelFormatException
+catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or ModelFormatException
                            or FormatException or NonFiniteException or KeyNotFoundException or MtlPrune.Engine.NN.StateDictException)
 {
     AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");

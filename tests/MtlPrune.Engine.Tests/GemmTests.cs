@@ -20,20 +20,22 @@ public class GemmTests
         var a = Tensor.Normal(new[] { m * k }, rng).ToArray();
         var b = Tensor.Normal(new[] { k * n }, rng).ToArray();
         var c = Tensor.Normal(new[] { m * n }, rng).ToArray();
-        var expected = new float[m * n];
+        var expected = new double[m * n];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
                 double s = accumulate ? c[i * n + j] : 0;
                 for (int p = 0; p < k; p++)
                     s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
-                expected[i * n + j] = (float)s;
+                expected[i * n + j] = s;
             }
         foreach (int threads in new[] { 1, 2 })
         {
             var r = (float[])c.Clone();
             Gemm.Sgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, r, n, accumulate, threads);
-            TensorAssert.Close(expected, r, 1e-4, 1e-4);
+            double num = 0, den = 0;
+            for (int i = 0; i < r.Length; i++) { num += (r[i] - (double)expected[i]) * (r[i] - (double)expected[i]); den += (double)expected[i] * expected[i]; }
+            Assert.True(Math.Sqrt(num / Math.Max(den, 1e-30)) <= 1e-5, $"relative error {Math.Sqrt(num / den):E2} with {threads} thread(s)");
         }
     }
 }

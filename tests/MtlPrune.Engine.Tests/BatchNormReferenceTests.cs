@@ -1,0 +1,68 @@
+using MtlPrune.Engine;
+
+namespace MtlPrune.Engine.Tests;
+
+/// <summary>The vectorised, channel-parallel batch norm against a double-precision implementation of its formulas.</summary>
+public class BatchNormReferenceTests
+{
+    [Theory]
+    [InlineData(true, 4, 17, 9, 11)]
+    [InlineData(false, 4, 17, 9, 11)]
+    [InlineData(true, 8, 64, 28, 28)]   // large enough to run channels in parallel
+    public void MatchesDoubleReference(bool training, int n, int c, int h, int w)
+    {
+        var rng = new Rng(9);
+        var x = (Tensor.Normal(new[] { n, c, h, w }, rng) * 3f + 5f).RequiresGrad_();   // offset mean tests the shifted moments
+        var gamma = Tensor.Uniform(new[] { c }, rng, 0.5f, 2f).RequiresGrad_();
+        var beta = Tensor.Normal(new[] { c }, rng).RequiresGrad_();
+        var rm = Tensor.Normal(new[] { c }, rng); var rv = Tensor.Uniform(new[] { c }, rng, 0.5f, 3f);
+        var rm0 = rm.ToArray(); var rv0 = rv.ToArray();
+        var y = Tensor.BatchNorm(x, gamma, beta, rm, rv, training, 0.1f, 1e-5f);
+        var gy = Tensor.Normal(y.Shape, rng);
+        y.Backward(gy);
+
+        int s = h * w, m = n * s;
+        var xs = x.ToArray(); var gs = gy.ToArray(); var g = gamma.ToArray(); var b = beta.ToArray();
+        var ry = new double[xs.Length]; var rgx = new double[xs.Length]; var rgg = new double[c]; var rgb = new double[c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            double mean = 0, var = 0;
+            for (int i = 0; i < n; i++) for (int j = 0; j < s; j++) mean += xs[(i * c + ch) * s + j];
+            mean /= m;
+            for (int i = 0; i < n; i++) for (int j = 0; j < s; j++) { double d = xs[(i * c + ch) * s + j] - mean; var += d * d; }
+            var /= m;
+            if (!training) { mean = rm0[ch]; var = rv0[ch]; }
+            double inv = 1 / Math.Sqrt(var + 1e-5), sg = 0, sgx = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++)
+                {
+                    int k = (i * c + ch) * s + j; double xh = (xs[k] - mean) * inv;
+                    ry[k] = g[ch] * xh + b[ch]; sg += gs[k]; sgx += gs[k] * xh;
+                }
+            rgg[ch] = sgx; rgb[ch] = sg;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++)
+                {
+                    int k = (i * c + ch) * s + j; double xh = (xs[k] - mean) * inv;
+                    rgx[k] = training ? g[ch] * inv * (gs[k] - sg / m - xh * sgx / m) : g[ch] * inv * gs[k];
+                }
+            if (training)
+            {
+                Assert.Equal(0.9 * rm0[ch] + 0.1 * mean, rm[ch], 4);
+                Assert.Equal(0.9 * rv0[ch] + 0.1 * var * m / (m - 1), rv[ch], 3);
+            }
+        }
+        AssertRelative(ry, y.ToArray(), "output");
+        AssertRelative(rgx, x.Grad!.ToArray(), "input gradient");
+        AssertRelative(rgg, gamma.Grad!.ToArray(), "weight gradient");
+        AssertRelative(rgb, beta.Grad!.ToArray(), "bias gradient");
+    }
+
+    private static void AssertRelative(double[] reference, float[] actual, string what)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < reference.Length; i++) { num += (actual[i] - reference[i]) * (actual[i] - reference[i]); den += reference[i] * reference[i]; }
+        double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
+        Assert.True(rel <= 1e-5, $"{what}: relative error {rel:E2}");
+    }
+}
