@@ -52,17 +52,9 @@ public class BatchNormReferenceTests
                 Assert.Equal(0.9 * rv0[ch] + 0.1 * var * m / (m - 1), rv[ch], 3);
             }
         }
-        AssertRelative(ry, y.ToArray(), "output");
-        AssertRelative(rgx, x.Grad!.ToArray(), "input gradient");
-        AssertRelative(rgg, gamma.Grad!.ToArray(), "weight gradient");
-        AssertRelative(rgb, beta.Grad!.ToArray(), "bias gradient");
-    }
-
-    private static void AssertRelative(double[] reference, float[] actual, string what)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < reference.Length; i++) { num += (actual[i] - reference[i]) * (actual[i] - reference[i]); den += reference[i] * reference[i]; }
-        double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
-        Assert.True(rel <= 1e-5, $"{what}: relative error {rel:E2}");
+        TensorAssert.Relative(ry, y.ToArray(), "output");
+        TensorAssert.Relative(rgx, x.Grad!.ToArray(), "input gradient");
+        TensorAssert.Relative(rgg, gamma.Grad!.ToArray(), "weight gradient");
+        TensorAssert.Relative(rgb, beta.Grad!.ToArray(), "bias gradient");
     }
 }

@@ -55,16 +55,8 @@ public class ConvReferenceTests
                                 }
                         ry[yi] = acc;
                     }
-        AssertRelative(ry, y.ToArray(), "output");
-        AssertRelative(rgx, x.Grad!.ToArray(), "input gradient");
-        AssertRelative(rgw, w.Grad!.ToArray(), "weight gradient");
-    }
-
-    private static void AssertRelative(double[] reference, float[] actual, string what)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < reference.Length; i++) { num += (actual[i] - reference[i]) * (actual[i] - reference[i]); den += reference[i] * reference[i]; }
-        double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
-        Assert.True(rel <= 1e-5, $"{what}: relative error {rel:E2}");
+        TensorAssert.Relative(ry, y.ToArray(), "output");
+        TensorAssert.Relative(rgx, x.Grad!.ToArray(), "input gradient");
+        TensorAssert.Relative(rgw, w.Grad!.ToArray(), "weight gradient");
     }
 }

@@ -18,4 +18,14 @@ public static class TensorAssert
             Assert.True(Math.Abs(expected[i] - actual[i]) <= atol + rtol * Math.Abs(expected[i]),
                 $"element {i}: expected {expected[i]:G7}, got {actual[i]:G7}");
     }
+
+    /// <summary>Asserts ‖actual − reference‖ / ‖reference‖ ≤ <paramref name="tolerance"/> (Frobenius norms, in double).</summary>
+    public static void Relative(double[] reference, float[] actual, string what, double tolerance = 1e-5)
+    {
+        Assert.Equal(reference.Length, actual.Length);
+        double num = 0, den = 0;
+        for (int i = 0; i < reference.Length; i++) { num += (actual[i] - reference[i]) * (actual[i] - reference[i]); den += reference[i] * reference[i]; }
+        double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
+        Assert.True(rel <= tolerance, $"{what}: relative error {rel:E2}");
+    }
 }

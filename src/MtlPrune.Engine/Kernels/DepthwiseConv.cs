@@ -20,6 +20,13 @@ internal static unsafe class DepthwiseConv
         return p;
     }
 
+    /// <summary>Writes the Ho×Wo plane <paramref name="plane"/> into <paramref name="dst"/> at row stride <paramref name="wp"/>, zeros elsewhere.</summary>
+    private static void ToPaddedWidth(ReadOnlySpan<float> plane, int ho, int wo, int wp, Span<float> dst)
+    {
+        dst.Clear();
+        for (int oh = 0; oh < ho; oh++) plane.Slice(oh * wo, wo).CopyTo(dst.Slice(oh * wp, wo));
+    }
+
     /// <summary>y = depthwise conv(x, w), y fully overwritten (bias added by the caller).</summary>
     public static void Forward(ConvKernels.Shape s, float[] x, int xOff, float[] w, int wOff, float[] y, int yOff)
     {
@@ -80,8 +87,7 @@ internal static unsafe class DepthwiseConv
                 if (dyw is not null)
                 {
                     // dY over the padded width (zeros in the extra columns), scattered with one multiply-add per tap.
-                    dyw.AsSpan(0, cols).Clear();
-                    for (int oh = 0; oh < g.Ho; oh++) gp.Slice(oh * g.Wo, g.Wo).CopyTo(dyw.AsSpan(oh * wp, g.Wo));
+                    ToPaddedWidth(gp, g.Ho, g.Wo, wp, dyw.AsSpan(0, cols));
                     for (int ki = 0; ki < g.Kh; ki++)
                         for (int kj = 0; kj < g.Kw; kj++)
                         {
@@ -133,8 +139,7 @@ internal static unsafe class DepthwiseConv
                 {
                     int cols = (g.Ho - 1) * wp + g.Wo;
                     var dyw = BufferPool.Rent(cols);
-                    dyw.AsSpan(0, cols).Clear();
-                    for (int oh = 0; oh < g.Ho; oh++) gp.Slice(oh * g.Wo, g.Wo).CopyTo(dyw.AsSpan(oh * wp, g.Wo));
+                    ToPaddedWidth(gp, g.Ho, g.Wo, wp, dyw.AsSpan(0, cols));
                     for (int ki = 0; ki < g.Kh; ki++)
                         for (int kj = 0; kj < g.Kw; kj++)
                             sums[ki * g.Kw + kj] += TensorPrimitives.Dot(dyw.AsSpan(0, cols), padded.AsSpan(ki * g.Dh * wp + kj * g.Dw, cols));
