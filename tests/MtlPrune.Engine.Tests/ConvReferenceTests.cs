@@ -16,6 +16,8 @@ public class ConvReferenceTests
         d.Add(new[] { 4, 16, 20, 21 }, new[] { 24, 16, 3, 3 }, 1, 1, 1, 1, false);
         d.Add(new[] { 3, 20, 17, 17 }, new[] { 40, 20, 3, 3 }, 2, 1, 1, 1, false);
         d.Add(new[] { 2, 33, 9, 9 }, new[] { 17, 33, 1, 1 }, 2, 0, 1, 1, true);
+        d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);    // ≥ 64 output channels: GEMM weight gradient
+        d.Add(new[] { 2, 6, 11, 9 }, new[] { 72, 6, 3, 3 }, 2, 1, 1, 1, true);
         return d;
     }
 
