@@ -11,7 +11,7 @@ internal static class Activation
     public static void PassInside(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
     {
         int n = dst.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Use512)
         {
             var vlo = Vector512.Create(lo); var vhi = Vector512.Create(hi);
             ref float gr = ref MemoryMarshal.GetReference(g);
@@ -35,7 +35,7 @@ internal static class Affine
     public static void Apply(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst)
     {
         int n = dst.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Use512)
         {
             var vs = Vector512.Create(scale); var vb = Vector512.Create(shift);
             ref float xr = ref MemoryMarshal.GetReference(x);

@@ -34,7 +34,7 @@ internal static unsafe class DotKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4(float* a, int lda, float* b, int* off, float* c, int ldc, int k)
     {
-        if (!Vector512.IsHardwareAccelerated) { Small(a, lda, b, off, c, ldc, k, 4, 4); return; }
+        if (!Simd.Use512) { Small(a, lda, b, off, c, ldc, k, 4, 4); return; }
         float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
         float* b0 = b + off[0], b1 = b + off[1], b2 = b + off[2], b3 = b + off[3];
         Vector512<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;

@@ -38,7 +38,7 @@ internal static unsafe class MicroKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel<TRows>(float* a, TRows rows, float* c, int ldc, int k, bool accumulate) where TRows : struct, IRows
     {
-        if (!Vector512.IsHardwareAccelerated) { Portable(a, rows, c, ldc, k, accumulate); return; }
+        if (!Simd.Use512) { Portable(a, rows, c, ldc, k, accumulate); return; }
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (accumulate)
         {

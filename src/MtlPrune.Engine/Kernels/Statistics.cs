@@ -12,7 +12,7 @@ internal static class Statistics
     {
         int n = x.Length, i = 0;
         double sum = 0, sq = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
+        if (Simd.Use512 && n >= 16)
         {
             ref float r = ref MemoryMarshal.GetReference(x);
             var vs = Vector512.Create(shift);
@@ -48,7 +48,7 @@ internal static class Statistics
     {
         int n = g.Length, i = 0;
         double sg = 0, sgx = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
+        if (Simd.Use512 && n >= 16)
         {
             ref float rg = ref MemoryMarshal.GetReference(g);
             ref float rx = ref MemoryMarshal.GetReference(x);
@@ -75,7 +75,7 @@ internal static class Statistics
     public static void BatchNormInputGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean, float k, float k1, float k2, Span<float> dx)
     {
         int n = dx.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Use512)
         {
             ref float rg = ref MemoryMarshal.GetReference(g);
             ref float rx = ref MemoryMarshal.GetReference(x);

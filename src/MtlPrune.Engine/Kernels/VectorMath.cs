@@ -37,7 +37,7 @@ internal static class VectorMath
     public static void Exp(ReadOnlySpan<float> x, Span<float> dst)
     {
         int n = dst.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Use512)
         {
             ref float rx = ref MemoryMarshal.GetReference(x);
             ref float rd = ref MemoryMarshal.GetReference(dst);

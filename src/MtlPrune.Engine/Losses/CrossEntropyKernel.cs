@@ -35,7 +35,7 @@ internal static class CrossEntropyKernel
     private static void LogSumExp(ReadOnlySpan<float> x, int c, int s, Span<float> lse)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Use512)
         {
             ref float rx = ref MemoryMarshal.GetReference(x);
             ref float rl = ref MemoryMarshal.GetReference(lse);

@@ -62,7 +62,9 @@ public sealed class EngineBench
             c = o; h = ho;
         }
         yield return ("head conv1 128->64", 128, 64, 3, 1, h);
-        yield return ("head conv2 64->13 1x1", 64, 13, 1, 1, h);
+        yield return ("head conv2 64->13 1x1 (seg)", 64, 13, 1, 1, h);
+        yield return ("head conv2 64->1 1x1 (depth)", 64, 1, 1, 1, h);
+        yield return ("head conv2 64->3 1x1 (normal)", 64, 3, 1, 1, h);
     }
 
     private void Report(string group, string name, Timing t, double? flops, double? bytes, string? goal, bool? met)
