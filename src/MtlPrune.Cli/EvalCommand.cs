@@ -34,7 +34,13 @@ internal static class EvalCommand
             };
             var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), p.GetValue(count), p.GetValue(size), p.GetValue(seed),
                 model.Tasks.Select(t => t.Name), p.GetValue(classes));
-            var ev = Evaluator.Evaluate(model, ds);
+            Evaluation ev = null!;
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var bar = ctx.AddTask($"evaluating on {ds.Name}", maxValue: ds.Count);
+                    ev = Evaluator.Evaluate(model, ds, progress: (done, _) => bar.Value = done);
+                });
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
             Evaluation? baseline = null;
             if (p.GetValue(trivial) && ds is ScenesDataset sd)

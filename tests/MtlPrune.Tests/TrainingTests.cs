@@ -26,6 +26,8 @@ public class TrainingTests
         Assert.Equal("step,name,value", csv[0]);
         Assert.Contains(csv, l => l.StartsWith("6,val/deltaT,"));
         Assert.Equal(6, File.ReadAllLines(dir.File("a/metrics.jsonl")).Count(l => l.Contains("train/seg_loss")));
+        var svg = System.Xml.Linq.XDocument.Load(dir.File("a/curves.svg"));             // well-formed SVG
+        Assert.Equal(4, svg.Descendants().Count(e => e.Name.LocalName == "polyline"));  // seg, depth, normal losses + ΔT
 
         new Trainer(Tiny(dir.File("b"), 3)).Run();
         var resumed = new Trainer(Tiny(dir.File("b"), 6)).Run(resume: true);

@@ -12,7 +12,8 @@ public sealed record Evaluation(Dictionary<string, Dictionary<string, double>> M
 /// <summary>Runs a model in evaluation mode over a split and accumulates every task's metrics.</summary>
 public static class Evaluator
 {
-    public static Evaluation Evaluate(MultiTaskModel model, IDataset data, int batchSize = 16, MetricConventions? conventions = null)
+    /// <param name="progress">Called after each batch with (images done, total).</param>
+    public static Evaluation Evaluate(MultiTaskModel model, IDataset data, int batchSize = 16, MetricConventions? conventions = null, Action<int, int>? progress = null)
     {
         var tasks = model.Tasks.Where(t => data.Tasks.Any(d => d.Name == t.Name)).ToList();
         if (tasks.Count == 0) throw new ArgumentException($"Data '{data.Name}' has none of the model's tasks ({string.Join(", ", model.Tasks.Select(t => t.Name))}).");
@@ -37,6 +38,7 @@ public static class Evaluator
                     lossSum[t.Name] += t.Loss(pred, target).Item();
                 }
                 batches++;
+                progress?.Invoke(Math.Min(batches * batchSize, data.Count), data.Count);
             }
         }
         finally { model.Train(wasTraining); }

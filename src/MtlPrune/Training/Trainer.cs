@@ -22,7 +22,7 @@ public sealed record TrainResult(string BestCheckpoint, string LastCheckpoint, i
 /// validation every <see cref="TrainConfig.EvalEvery"/> steps on the validation split (never the test split), and
 /// the best checkpoint by validation ΔT against the first validation result (metrics that were 0 there are left out). Writes, in the output directory,
 /// <c>best.safetensors</c>, <c>last.safetensors</c> + <c>last.optim.safetensors</c> (for <c>--resume</c>),
-/// <c>config.json</c>, <c>metrics.jsonl</c> and <c>metrics.csv</c> (rows <c>step,name,value</c>).
+/// <c>config.json</c>, <c>metrics.jsonl</c>, <c>metrics.csv</c> (rows <c>step,name,value</c>) and <c>curves.svg</c>.
 /// </summary>
 public sealed class Trainer(TrainConfig config)
 {
@@ -125,6 +125,7 @@ public sealed class Trainer(TrainConfig config)
             }
         }
         log.Flush();
+        WriteCurves(config.Output);
         if (bestEval is null)
         {
             var (bm, _) = Checkpoint.Load(best);
@@ -132,6 +133,29 @@ public sealed class Trainer(TrainConfig config)
             bestDT = DeltaT.Compute(bestEval.Metrics, baseline ?? bestEval.Metrics, bestEval.MetricInfo, skipZeroBaseline: true);
         }
         return new TrainResult(best, last, bestStep, bestEval, bestDT!, sw.Elapsed);
+    }
+
+    /// <summary>
+    /// <c>curves.svg</c> from <c>metrics.csv</c>: training losses per task (smoothed over 50 steps, log scale) and
+    /// validation ΔT.
+    /// </summary>
+    private static void WriteCurves(string dir)
+    {
+        var rows = File.ReadLines(Path.Combine(dir, "metrics.csv")).Skip(1).Select(l => l.Split(','))
+            .Where(p => p.Length == 3).Select(p => (Step: int.Parse(p[0], CultureInfo.InvariantCulture), Name: p[1], Value: double.Parse(p[2], CultureInfo.InvariantCulture))).ToList();
+        var losses = rows.Where(r => r.Name.StartsWith("train/")).GroupBy(r => r.Name).Select(g =>
+        {
+            var pts = g.OrderBy(r => r.Step).ToList();
+            var smooth = pts.Select((r, i) => (X: (double)r.Step, Y: pts.Skip(Math.Max(0, i - 49)).Take(Math.Min(50, i + 1)).Average(q => q.Value))).ToList();
+            return new Reports.Series(g.Key["train/".Length..], smooth);
+        }).ToList();
+        var delta = rows.Where(r => r.Name == "val/deltaT").Select(r => ((double)r.Step, r.Value)).ToList();
+        var svg = Reports.SvgChart.Render($"training: {Path.GetFileName(Path.GetFullPath(dir))}", "step", new[]
+        {
+            ("training loss per task (mean of the last 50 steps)", (IReadOnlyList<Reports.Series>)losses, true),
+            ("validation ΔT against the first validation (%)", (IReadOnlyList<Reports.Series>)new[] { new Reports.Series("ΔT", delta) }, false),
+        });
+        AtomicFile.WriteAllText(Path.Combine(dir, "curves.svg"), svg);
     }
 
     /// <summary>Dense targets larger than a 1/8-resolution prediction are nearest-downsampled to it (methods.md §1.2).</summary>
