@@ -75,4 +75,25 @@ public class BufferScopeTests
         outer.Dispose();
         Assert.Null(BufferScope.Current);
     }
+
+    [Fact]
+    public void ZeroGradRecyclesAutogradBuffersButNotUserGradients()
+    {
+        var w = Tensor.Ones(3, 4).RequiresGrad_();
+        var opt = new Sgd(new[] { w }, 0.1);
+        (w * 2f).Sum().Backward();
+        var first = w.Grad!;
+        Assert.Equal(Enumerable.Repeat(2f, 12), first.ToArray());
+        opt.ZeroGrad();
+        Assert.Null(w.Grad);
+        Assert.True(first.IsReleased);                                  // recycled: a stale reference fails loudly
+        Assert.Throws<ObjectDisposedException>(() => first.ToArray());
+        (w * 3f).Sum().Backward();
+        Assert.Equal(Enumerable.Repeat(3f, 12), w.Grad!.ToArray());     // a fresh (possibly reused) buffer, fully overwritten
+        var mine = Tensor.Full(new[] { 3, 4 }, 5f);
+        w.Grad = mine;                                                  // assigned by the user: never recycled
+        opt.ZeroGrad();
+        Assert.False(mine.IsReleased);
+        Assert.Equal(5f, mine[0, 0]);
+    }
 }

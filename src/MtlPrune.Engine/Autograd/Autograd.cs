@@ -72,7 +72,14 @@ public static class Autograd
                 if (t.GradFn is null)
                 {
                     // Leaf: accumulate into .Grad (~ tensor.grad), owning the buffer.
-                    if (t.Grad is null) t.Grad = BufferScope.Keep(t.PendingOwnedOr(g));
+                    if (t.Grad is null)
+                    {
+                        // A pooled buffer that outlives the step's scope: ZeroGrad recycles it.
+                        var owned = Tensor.Empty(t.Shape, pooled: true);
+                        g.CopyInto(owned.Span);
+                        t.Grad = owned;
+                        t.GradOwnedByAutograd = true;
+                    }
                     else Kernels.Elementwise.AddInPlace(t.Grad.Span, g.Contiguous().Span);
                     t.PendingOwned = false;
                 }

@@ -28,9 +28,27 @@ public sealed partial class Tensor
     /// <summary>True for tensors not produced by a recorded op.</summary>
     public bool IsLeaf => GradFn is null;
 
+    /// <summary>Set on leaf gradients that autograd allocated; <see cref="RecycleGrad"/> may return their buffers to the pool.</summary>
+    internal bool GradOwnedByAutograd;
+
+    /// <summary>
+    /// Clears <see cref="Grad"/> (~ <c>grad = None</c>). A gradient buffer that autograd allocated goes back to the pool
+    /// for the next backward pass, and the old gradient tensor is released (using it afterwards throws).
+    /// </summary>
+    public void RecycleGrad()
+    {
+        if (Grad is { } g && GradOwnedByAutograd && !g.IsReleased)
+        {
+            var storage = g.Storage;
+            g.Release();
+            BufferPool.Return(storage);
+        }
+        Grad = null;
+        GradOwnedByAutograd = false;
+    }
+
     internal Tensor? PendingGrad;
     internal bool PendingOwned;
-    internal Tensor PendingOwnedOr(Tensor g) => PendingOwned ? g : g.CloneData();
 
     /// <summary>Computes gradients of this scalar with respect to every leaf that requires grad (~ <c>backward()</c>).</summary>
     public void Backward() => Autograd.Backward(this, null);

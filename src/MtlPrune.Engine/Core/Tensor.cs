@@ -191,6 +191,17 @@ public sealed partial class Tensor
         return new Tensor(NewBuffer((int)n), (int[])shape.Clone());
     }
 
+    /// <summary>
+    /// A tensor whose buffer comes from the pool but belongs to no scope (<paramref name="pooled"/>): its owner returns it
+    /// explicitly (leaf gradients, via <see cref="RecycleGrad"/>).
+    /// </summary>
+    internal static Tensor Empty(int[] shape, bool pooled)
+    {
+        if (!pooled) return Empty(shape);
+        long n = 1; foreach (var d in shape) n *= d;
+        return new Tensor(n == 0 ? Array.Empty<float>() : BufferPool.Rent((int)n), (int[])shape.Clone());
+    }
+
     public override string ToString()
     {
         var head = $"Tensor{ShapeString(_shape)}";

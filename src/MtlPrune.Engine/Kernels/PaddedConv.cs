@@ -56,8 +56,17 @@ internal static unsafe class PaddedConv
         public int BufferSize => Phases * C * Plane + Slack;
     }
 
-    /// <summary>Offsets of every tap (c, i, j) into the phase buffer.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Geometry, int[]> OffsetCache = new();
+
+    /// <summary>Offsets of every tap (c, i, j) into the phase buffer; cached per geometry (callers must not modify them).</summary>
     public static int[] Offsets(in Geometry g)
+    {
+        if (OffsetCache.TryGetValue(g, out var cached)) return cached;
+        if (OffsetCache.Count > 4096) OffsetCache.Clear();
+        return OffsetCache[g] = ComputeOffsets(g);
+    }
+
+    private static int[] ComputeOffsets(in Geometry g)
     {
         var off = new int[g.Taps];
         for (int c = 0, t = 0; c < g.C; c++)

@@ -9,20 +9,23 @@ namespace MtlPrune.Engine.Kernels;
 /// </summary>
 internal static class CrossEntropyKernel
 {
-    /// <summary>Fills lse[N·S] and returns Σ w[y]·(lse − x_y) and Σ w[y] over labelled pixels (labels[i] ≥ 0).</summary>
+    /// <summary>
+    /// Fills lse[N·S] and returns Σ w[y]·(lse − x_y) and Σ w[y] over labelled pixels (label ≠ <paramref name="ignore"/>).
+    /// Labels are integral floats already checked to lie in [0, C) or equal the ignore index.
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static (double Num, double Den) Forward(ReadOnlySpan<float> x, int n, int c, int s, int[] labels, float[]? w, float[] lse)
+    public static (double Num, double Den) Forward(ReadOnlySpan<float> x, int n, int c, int s, ReadOnlySpan<float> labels, int ignore, float[]? w, Span<float> lse)
     {
         double num = 0, den = 0;
         for (int img = 0; img < n; img++)
         {
             var xi = x.Slice(img * c * s, c * s);
-            var li = lse.AsSpan(img * s, s);
+            var li = lse.Slice(img * s, s);
             LogSumExp(xi, c, s, li);
             for (int j = 0; j < s; j++)
             {
-                int y = labels[img * s + j];
-                if (y < 0) continue;
+                int y = (int)labels[img * s + j];
+                if (y == ignore) continue;
                 double wy = w is null ? 1.0 : w[y];
                 num += wy * (li[j] - xi[y * s + j]);
                 den += wy;
@@ -61,30 +64,31 @@ internal static class CrossEntropyKernel
 
     /// <summary>gx[c, j] = scale·w[y_j]·(e^(x − lse) − [c = y_j]) for labelled pixels, 0 for ignored ones.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void Backward(ReadOnlySpan<float> x, int n, int c, int s, int[] labels, float[]? w, float[] lse, float scale, Span<float> gx)
+    public static void Backward(ReadOnlySpan<float> x, int n, int c, int s, ReadOnlySpan<float> labels, int ignore, float[]? w, ReadOnlySpan<float> lse, float scale, Span<float> gx)
     {
-        var pw = new float[s];
+        var pw = BufferPool.Rent(s);
         for (int img = 0; img < n; img++)
         {
             for (int j = 0; j < s; j++)
             {
-                int y = labels[img * s + j];
-                pw[j] = y < 0 ? 0f : scale * (w is null ? 1f : w[y]);
+                int y = (int)labels[img * s + j];
+                pw[j] = y == ignore ? 0f : scale * (w is null ? 1f : w[y]);
             }
-            var li = lse.AsSpan(img * s, s);
+            var li = lse.Slice(img * s, s);
             for (int ch = 0; ch < c; ch++)
             {
                 var src = x.Slice((img * c + ch) * s, s);
                 var dst = gx.Slice((img * c + ch) * s, s);
                 System.Numerics.Tensors.TensorPrimitives.Subtract(src, li, dst);
                 VectorMath.Exp(dst, dst);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(dst, pw, dst);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(dst, pw.AsSpan(0, s), dst);
             }
             for (int j = 0; j < s; j++)
             {
-                int y = labels[img * s + j];
-                if (y >= 0) gx[(img * c + y) * s + j] -= pw[j];
+                int y = (int)labels[img * s + j];
+                if (y != ignore) gx[(img * c + y) * s + j] -= pw[j];
             }
         }
+        BufferPool.Return(pw);
     }
 }

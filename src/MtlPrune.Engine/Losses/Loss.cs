@@ -24,27 +24,25 @@ public static partial class Loss
         if (classWeights is not null && classWeights.Numel != c)
             throw new ArgumentException($"CrossEntropy: class weights have shape {Tensor.ShapeString(classWeights.Shape)}, expected [{c}].");
         var xc = logits.Contiguous();
-        var ts = target.Contiguous().Span;
+        var tc = target.Contiguous();
         var ws = classWeights?.Contiguous().Span.ToArray();
-        var labels = new int[n * s];
-        for (int i = 0; i < labels.Length; i++)
+        var ts = tc.Span;
+        for (int i = 0; i < ts.Length; i++)
         {
             float tv = ts[i];
             int y = (int)tv;
             if (y != tv) throw new ArgumentException($"CrossEntropy: label {tv} at position {i} is not an integer.");
-            if (y == ignoreIndex) { labels[i] = -1; continue; }
-            if ((uint)y >= (uint)c) throw new ArgumentException($"CrossEntropy: label {y} at position {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}.");
-            labels[i] = y;
+            if (y != ignoreIndex && (uint)y >= (uint)c) throw new ArgumentException($"CrossEntropy: label {y} at position {i} is outside [0, {c}) and is not the ignore index {ignoreIndex}.");
         }
-        var lse = new float[n * s];
-        var (num, den) = Kernels.CrossEntropyKernel.Forward(xc.Span, n, c, s, labels, ws, lse);
+        var lse = Tensor.Empty(new[] { n * s });
+        var (num, den) = Kernels.CrossEntropyKernel.Forward(xc.Span, n, c, s, ts, ignoreIndex, ws, lse.Span);
         var result = Tensor.Scalar(den > 0 ? (float)(num / den) : 0f);
         CheckFinite(result, "CrossEntropy");
         return result.WithGrad("CrossEntropy", new[] { xc }, g =>
         {
             float scale = den > 0 ? (float)(g.Item() / den) : 0f;
             var gx = Tensor.Empty(xc.Shape);
-            Kernels.CrossEntropyKernel.Backward(xc.Span, n, c, s, labels, ws, lse, scale, gx.Span);
+            Kernels.CrossEntropyKernel.Backward(xc.Span, n, c, s, tc.Span, ignoreIndex, ws, lse.Span, scale, gx.Span);
             Autograd.Accumulate(xc, gx);
         });
     }

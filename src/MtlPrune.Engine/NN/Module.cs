@@ -108,8 +108,8 @@ public abstract class Module
     /// <summary>Evaluation mode (~ <c>eval()</c>).</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Clears every parameter's gradient (~ <c>zero_grad(set_to_none=True)</c>).</summary>
-    public void ZeroGrad() { foreach (var p in Parameters()) p.Grad = null; }
+    /// <summary>Clears every parameter's gradient (~ <c>zero_grad(set_to_none=True)</c>), recycling buffers autograd allocated.</summary>
+    public void ZeroGrad() { foreach (var p in Parameters()) p.RecycleGrad(); }
 
     /// <summary>Stops (or restarts) gradient flow to all parameters, e.g. to freeze a backbone (~ <c>requires_grad_(False)</c>).</summary>
     public void SetRequiresGrad(bool value) { foreach (var p in Parameters()) p.RequiresGrad = value; }

@@ -14,7 +14,7 @@ public sealed partial class Tensor
         int n = x.Shape[0], c = x.Shape[1], s = x.Numel / Math.Max(n * c, 1);
         var xc = x.Contiguous(); var xs = xc.Span;
         var y = Empty(x.Shape); var ys = y.Span;
-        var max = new float[s]; var sum = new float[s];
+        var max = BufferPool.Rent(s); var sum = BufferPool.Rent(s);
         for (int i = 0; i < n; i++)
         {
             int b = i * c * s;
@@ -35,11 +35,12 @@ public sealed partial class Tensor
             }
             else for (int ch = 0; ch < c; ch++) System.Numerics.Tensors.TensorPrimitives.Divide(ys.Slice(b + ch * s, s), sum, ys.Slice(b + ch * s, s));
         }
+        BufferPool.Return(max); BufferPool.Return(sum);
         return y.WithGrad(log ? "LogSoftmax" : "Softmax", new[] { xc }, g =>
         {
             var ys = y.Span;
             var gs = g.Contiguous().Span; var gx = Empty(x.Shape); var gxs = gx.Span;
-            var acc = new float[s]; var tmp = new float[s];
+            var acc = BufferPool.Rent(s); var tmp = BufferPool.Rent(s);
             for (int i = 0; i < n; i++)
             {
                 int b = i * c * s;
@@ -66,6 +67,7 @@ public sealed partial class Tensor
                     }
                 }
             }
+            BufferPool.Return(acc); BufferPool.Return(tmp);
             Autograd.Accumulate(xc, gx);
         });
     }
@@ -79,7 +81,9 @@ public sealed partial class Tensor
         int n = x.Shape[0], c = x.Shape[1], s = x.Numel / Math.Max(n * c, 1);
         var xc = x.Contiguous(); var xs = xc.Span;
         var y = Empty(x.Shape); var ys = y.Span;
-        var norm = new float[n * s];
+        var normT = Empty(new[] { n * s });
+        var norm = normT.Storage;
+        normT.Span.Clear();
         for (int i = 0; i < n; i++)
         {
             var nm = norm.AsSpan(i * s, s);
@@ -92,7 +96,8 @@ public sealed partial class Tensor
         {
             var ys = y.Span;
             var gs = g.Contiguous().Span; var gx = Empty(x.Shape); var gxs = gx.Span;
-            var dot = new float[s]; var tmp = new float[s];
+            var dot = BufferPool.Rent(s); var tmp = BufferPool.Rent(s);
+            var norm = normT.Storage;
             for (int i = 0; i < n; i++)
             {
                 var nm = norm.AsSpan(i * s, s);
@@ -107,6 +112,7 @@ public sealed partial class Tensor
                     System.Numerics.Tensors.TensorPrimitives.Divide(tmp, nm, gxs.Slice((i * c + ch) * s, s));
                 }
             }
+            BufferPool.Return(dot); BufferPool.Return(tmp);
             Autograd.Accumulate(xc, gx);
         });
     }

@@ -62,8 +62,11 @@ public abstract class Optimizer
         if (OpProfiler.Enabled) OpProfiler.Mark();
     }
 
-    /// <summary>Clears the gradients of all parameters (~ <c>zero_grad(set_to_none=True)</c>).</summary>
-    public void ZeroGrad() { foreach (var g in Groups) foreach (var p in g.Params) p.Grad = null; }
+    /// <summary>
+    /// Clears the gradients of all parameters (~ <c>zero_grad(set_to_none=True)</c>); buffers autograd allocated are
+    /// recycled for the next backward pass (see <see cref="Tensor.RecycleGrad"/>).
+    /// </summary>
+    public void ZeroGrad() { foreach (var g in Groups) foreach (var p in g.Params) p.RecycleGrad(); }
 
     /// <summary>Per-parameter state buffers (momentum, moments), created zeroed on a parameter's first step.</summary>
     protected abstract float[][] CreateState(int n);

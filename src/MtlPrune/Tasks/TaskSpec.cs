@@ -57,7 +57,7 @@ public static class ValidMask
     public static Tensor Positive(Tensor target)
     {
         var m = Tensor.Zeros(target.Shape);
-        var t = target.Contiguous().ToArray(); var ms = m.Span;
+        var t = target.Contiguous().Span; var ms = m.Span;
         for (int i = 0; i < t.Length; i++) ms[i] = t[i] > 0 ? 1f : 0f;
         return m;
     }
@@ -66,7 +66,7 @@ public static class ValidMask
     public static Tensor NotEqual(Tensor target, float value)
     {
         var m = Tensor.Zeros(target.Shape);
-        var t = target.Contiguous().ToArray(); var ms = m.Span;
+        var t = target.Contiguous().Span; var ms = m.Span;
         for (int i = 0; i < t.Length; i++) ms[i] = t[i] != value ? 1f : 0f;
         return m;
     }
@@ -77,7 +77,7 @@ public static class ValidMask
         int n = target.Shape[0], c = target.Shape[1], s = target.Numel / (n * c);
         var shape = (int[])target.Shape.Clone(); shape[1] = 1;
         var m = Tensor.Zeros(shape);
-        var t = target.Contiguous().ToArray(); var ms = m.Span;
+        var t = target.Contiguous().Span; var ms = m.Span;
         for (int i = 0; i < n; i++)
             for (int j = 0; j < s; j++)
             {
