@@ -20,7 +20,12 @@ public sealed partial class Tensor
     }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/> (~ <c>.grad</c>); null until then.</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get => _grad;
+        set { _grad = value; GradOwnedByAutograd = false; }   // a gradient assigned from outside is never recycled
+    }
+    private Tensor? _grad;
 
     /// <summary>The op that produced this tensor (~ <c>grad_fn</c>); null for leaves.</summary>
     public GradNode? GradFn { get; private set; }
