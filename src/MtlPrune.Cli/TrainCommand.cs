@@ -27,6 +27,7 @@ internal static class TrainCommand
         var seed = new Option<ulong?>("--seed") { Description = "Seed for data, model and augmentation." };
         var evalEvery = new Option<int?>("--eval-every") { Description = "Validate every N steps." };
         var output = new Option<string?>("--output") { Description = "Output directory (checkpoints, logs)." };
+        var classes = new Option<int?>("--classes") { Description = "Cityscapes segmentation classes: 7 or 19." };
         var weights = new Option<string?>("--loss-weights") { Description = "Per-task loss weights, e.g. seg=1,normal=20,depth=3." };
         var widths = new Option<string?>("--widths") { Description = "Stage widths override, e.g. 8,16,32,64." };
         var blocks = new Option<string?>("--blocks") { Description = "Blocks per stage override, e.g. 1,1,1,1." };
@@ -35,7 +36,7 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
         var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
         var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
-            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth };
+            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth, classes };
         cmd.SetAction(p =>
         {
             var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
@@ -56,6 +57,7 @@ internal static class TrainCommand
             if (p.GetValue(evalEvery) is int ee) c.EvalEvery = ee;
             if (p.GetValue(output) is string op) c.Output = op;
             if (p.GetValue(noAug)) c.Augment = false;
+            if (p.GetValue(classes) is int k) c.Classes = k;
             if (p.GetValue(weights) is string ws)
                 foreach (var pair in ws.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
