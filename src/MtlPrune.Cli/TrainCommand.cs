@@ -15,7 +15,7 @@ internal static class TrainCommand
         var data = new Option<string?>("--data") { Description = "Data set: " + string.Join(", ", Data.DataSets.Names) + "." };
         var root = new Option<string?>("--data-root") { Description = "Root directory of a real data set." };
         var tasks = new Option<string?>("--tasks") { Description = "Comma-separated tasks, e.g. seg,depth,normal." };
-        var size = new Option<int?>("--size") { Description = "Input resolution of the built-in scenes." };
+        var size = new Option<int?>("--size") { Description = "Image size of the built-in scenes (square) and of Taskonomy (resized)." };
         var trainCount = new Option<int?>("--train-count") { Description = "Training images (scenes)." };
         var valCount = new Option<int?>("--val-count") { Description = "Validation images (scenes)." };
         var iterations = new Option<int?>("--iterations") { Description = "Training steps." };
