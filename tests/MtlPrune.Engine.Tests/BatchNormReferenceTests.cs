@@ -57,4 +57,25 @@ public class BatchNormReferenceTests
         TensorAssert.Relative(rgg, gamma.Grad!.ToArray(), "weight gradient");
         TensorAssert.Relative(rgb, beta.Grad!.ToArray(), "bias gradient");
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FusedReluEqualsComposedOps(bool training)
+    {
+        var rng = new Rng(12);
+        var x1 = Tensor.Normal(new[] { 3, 5, 6, 7 }, rng).RequiresGrad_(); var x2 = x1.CloneData().RequiresGrad_();
+        var g1 = Tensor.Uniform(new[] { 5 }, rng, 0.5f, 1.5f).RequiresGrad_(); var g2 = g1.CloneData().RequiresGrad_();
+        var b1 = Tensor.Normal(new[] { 5 }, rng).RequiresGrad_(); var b2 = b1.CloneData().RequiresGrad_();
+        var rm = Tensor.Normal(new[] { 5 }, rng); var rv = Tensor.Uniform(new[] { 5 }, rng, 0.5f, 2f);
+        var fused = Tensor.BatchNormRelu(x1, g1, b1, rm.CloneData(), rv.CloneData(), training);
+        var composed = Tensor.BatchNorm(x2, g2, b2, rm.CloneData(), rv.CloneData(), training).Relu();
+        TensorAssert.Close(composed, fused, 1e-6, 1e-6);
+        Assert.Contains(0f, fused.ToArray());                          // some outputs are clamped, so the mask matters
+        var gy = Tensor.Normal(fused.Shape, rng);
+        fused.Backward(gy); composed.Backward(gy);
+        TensorAssert.Close(x2.Grad!, x1.Grad!, 1e-5, 1e-5);
+        TensorAssert.Close(g2.Grad!, g1.Grad!, 1e-5, 1e-5);
+        TensorAssert.Close(b2.Grad!, b1.Grad!, 1e-5, 1e-5);
+    }
 }

@@ -32,7 +32,7 @@ internal static class Activation
 internal static class Affine
 {
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst)
+    public static void Apply(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst, bool relu = false)
     {
         int n = dst.Length, i = 0;
         if (Simd.Use512)
@@ -40,9 +40,17 @@ internal static class Affine
             var vs = Vector512.Create(scale); var vb = Vector512.Create(shift);
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float dr = ref MemoryMarshal.GetReference(dst);
-            for (; i <= n - 16; i += 16)
-                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), vs, vb).StoreUnsafe(ref dr, (nuint)i);
+            if (relu)
+                for (; i <= n - 16; i += 16)
+                    Vector512.Max(Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), vs, vb), Vector512<float>.Zero).StoreUnsafe(ref dr, (nuint)i);
+            else
+                for (; i <= n - 16; i += 16)
+                    Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), vs, vb).StoreUnsafe(ref dr, (nuint)i);
         }
-        for (; i < n; i++) dst[i] = MathF.FusedMultiplyAdd(x[i], scale, shift);
+        for (; i < n; i++)
+        {
+            float v = MathF.FusedMultiplyAdd(x[i], scale, shift);
+            dst[i] = relu ? MathF.Max(v, 0f) : v;
+        }
     }
 }

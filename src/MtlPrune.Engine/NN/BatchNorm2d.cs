@@ -30,11 +30,15 @@ public sealed class BatchNorm2d : Module
         NumBatchesTracked.FileDType = DType.I64;
     }
 
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, relu: false);
+
+    /// <summary>Batch norm, followed by ReLU in the same pass when <paramref name="relu"/> (see <see cref="Tensor.BatchNormRelu"/>).</summary>
+    public Tensor Forward(Tensor x, bool relu)
     {
         if (x.Rank != 4 || x.Shape[1] != NumFeatures)
             throw new ArgumentException($"BatchNorm2d({NumFeatures}): expected input [N, {NumFeatures}, H, W], got {Tensor.ShapeString(x.Shape)}.");
         if (Training) NumBatchesTracked.Fill_(NumBatchesTracked.Item() + 1);
-        return Tensor.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
+        return relu ? Tensor.BatchNormRelu(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps)
+                    : Tensor.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
     }
 }

@@ -10,7 +10,18 @@ public sealed partial class Tensor
     /// </summary>
     /// <exception cref="ArgumentException">A parameter's length is not C, or training with one value per channel.</exception>
     public static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
-        bool training, float momentum = 0.1f, float eps = 1e-5f)
+        bool training, float momentum = 0.1f, float eps = 1e-5f) => BatchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps, relu: false);
+
+    /// <summary>
+    /// <see cref="BatchNorm(Tensor, Tensor?, Tensor?, Tensor?, Tensor?, bool, float, float)"/> followed by ReLU in one pass
+    /// (~ <c>relu(batch_norm(x))</c>): the output is clamped at 0 as it is written, and the backward pass masks the incoming
+    /// gradient where the output is 0 before the batch-norm gradient, saving a read and a write of the activation each way.
+    /// </summary>
+    public static Tensor BatchNormRelu(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
+        bool training, float momentum = 0.1f, float eps = 1e-5f) => BatchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps, relu: true);
+
+    private static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
+        bool training, float momentum, float eps, bool relu)
     {
         if (x.Rank < 2) throw new ArgumentException($"BatchNorm: input must be [N, C, ...], got {ShapeString(x.Shape)}.");
         int n = x.Shape[0], c = x.Shape[1], s = x.Numel / Math.Max(n * c, 1);
@@ -61,14 +72,21 @@ public sealed partial class Tensor
             float scale = invStd[ch] * (wArr is null ? 1f : wArr[wo + ch]);
             float shift = (bArr is null ? 0f : bArr[bo + ch]) - mean[ch] * scale;
             for (int i = 0; i < n; i++)
-                Kernels.Affine.Apply(xArr.AsSpan(xo + (i * c + ch) * s, s), scale, shift, yArr.AsSpan((i * c + ch) * s, s));
+                Kernels.Affine.Apply(xArr.AsSpan(xo + (i * c + ch) * s, s), scale, shift, yArr.AsSpan((i * c + ch) * s, s), relu);
         });
         var inputs = new List<Tensor> { xc };
         if (wv is not null) inputs.Add(wv);
         if (bv is not null) inputs.Add(bv);
-        return y.WithGrad("BatchNorm", inputs.ToArray(), gy =>
+        return y.WithGrad(relu ? "BatchNormRelu" : "BatchNorm", inputs.ToArray(), gy =>
         {
             var gyc = gy.Contiguous();
+            if (relu)
+            {
+                // d relu: pass the gradient where the output is positive (PyTorch's convention at exactly 0: no gradient).
+                var masked = Empty(gyc.Shape);
+                Kernels.Activation.PassInside(gyc.Span, y.Span, 0f, float.PositiveInfinity, masked.Span);
+                gyc = masked;
+            }
             var gArr = gyc.Storage; int go = gyc.Offset;
             var gx = xc.RequiresGrad ? Empty(xc.Shape) : null;
             var gw = wv is not null && wv.RequiresGrad ? Empty(wv.Shape) : null;

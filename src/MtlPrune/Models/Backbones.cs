@@ -32,7 +32,7 @@ public sealed class BasicBlock : Module
 
     public override Tensor Forward(Tensor x)
     {
-        var y = _bn2.Forward(_conv2.Forward(_bn1.Forward(_conv1.Forward(x)).Relu()));
+        var y = _bn2.Forward(_conv2.Forward(_bn1.Forward(_conv1.Forward(x), relu: true)));
         var shortcut = _downsample is null ? x : _downsample.Forward(x);
         return Tensor.Add(y, shortcut).Relu();
     }
@@ -79,7 +79,7 @@ public sealed class ResNetBackbone : Backbone
 
     public override Tensor Forward(Tensor x)
     {
-        x = _bn1.Forward(_conv1.Forward(x)).Relu();
+        x = _bn1.Forward(_conv1.Forward(x), relu: true);
         if (_deeplabStem) x = Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), ceilMode: true);
         foreach (var l in _layers) x = l.Forward(x);
         return x;

@@ -16,7 +16,7 @@ public sealed class LightHead : TaskHead
         _conv2 = RegisterModule("conv2", new Conv2d(width, outC, 1, rng: rng));
     }
 
-    public override Tensor Forward(Tensor x) => _conv2.Forward(_bn1.Forward(_conv1.Forward(x)).Relu());
+    public override Tensor Forward(Tensor x) => _conv2.Forward(_bn1.Forward(_conv1.Forward(x), relu: true));
 }
 
 /// <summary>
