@@ -15,6 +15,12 @@ public class BufferScopeTests
         Assert.Throws<ObjectDisposedException>(() => inside.ToArray());
         Assert.Throws<ObjectDisposedException>(() => inside + Tensor.Ones(4, 4));
         Assert.Throws<ObjectDisposedException>(() => inside.Sum());
+        Tensor scalar;
+        using (BufferScope.Begin()) scalar = Tensor.Ones(3).Sum();
+        Assert.Throws<ObjectDisposedException>(() => scalar.Item());
+        Assert.Throws<ObjectDisposedException>(() => inside.Fill_(1f));
+        Assert.Throws<ObjectDisposedException>(() => Tensor.Zeros(4, 4).CopyFrom(inside));
+        Assert.Throws<ObjectDisposedException>(() => inside.CloneData());
     }
 
     [Fact]

@@ -123,6 +123,7 @@ public sealed partial class Tensor
     public float Item()
     {
         if (Numel != 1) throw new InvalidOperationException($"Item() needs a one-element tensor, got shape {ShapeString(_shape)}.");
+        EnsureAlive();
         return Storage[Offset];
     }
 

@@ -66,6 +66,7 @@ public sealed partial class Tensor
     /// <summary>Copies the elements, in row-major order, into a destination span.</summary>
     internal void CopyInto(Span<float> dst)
     {
+        EnsureAlive();
         if (IsContiguous) { Storage.AsSpan(Offset, Numel).CopyTo(dst); return; }
         Kernels.StridedCopy.Copy(this, dst);
     }
@@ -74,6 +75,7 @@ public sealed partial class Tensor
     /// <exception cref="ArgumentException">The shapes differ.</exception>
     public void CopyFrom(Tensor src)
     {
+        EnsureAlive(); src.EnsureAlive();
         if (!Autograd.SameShape(Shape, src.Shape))
             throw new ArgumentException($"CopyFrom: source shape {ShapeString(src.Shape)} differs from destination shape {ShapeString(Shape)}.");
         if (IsContiguous) { src.CopyInto(Span); return; }
@@ -85,6 +87,7 @@ public sealed partial class Tensor
     /// <summary>Fills the tensor in place (~ <c>fill_</c>, no autograd).</summary>
     public Tensor Fill_(float value)
     {
+        EnsureAlive();
         if (IsContiguous) Span.Fill(value);
         else foreach (var off in Offsets()) Storage[off] = value;
         return this;
