@@ -123,3 +123,24 @@ public class NpyTests
         Assert.Contains(fault, e.Message);
     }
 }
+
+public class EmptyTensorFileTests
+{
+    [Fact]
+    public void EmptyAndScalarTensorsRoundTripInBothFormats()
+    {
+        using var dir = new TempDir();
+        var empty = Tensor.Zeros(0, 3); var scalar = Tensor.Scalar(2.5f);
+        SafeTensors.Write(dir.File("e.safetensors"), new Dictionary<string, Tensor> { ["empty"] = empty, ["scalar"] = scalar });
+        var f = SafeTensors.Read(dir.File("e.safetensors"));
+        Assert.Equal(new[] { 0, 3 }, f.GetTensor("empty").Shape);
+        Assert.Equal(2.5f, f.GetTensor("scalar").Item());
+        Npy.Write(dir.File("e.npy"), empty);
+        var a = Npy.Read(dir.File("e.npy"));
+        Assert.Equal(new[] { 0, 3 }, a.Shape);
+        Assert.Empty(a.ToTensor().ToArray());
+        Npy.Write(dir.File("s.npy"), scalar);
+        Assert.Equal(2.5f, Npy.ReadTensor(dir.File("s.npy")).Item());
+        Assert.Empty(Npy.Read(dir.File("s.npy")).Shape);
+    }
+}
