@@ -69,6 +69,7 @@ public class TrainingTests
         File.WriteAllText(dir.File("bad.yaml"), "iteratons: 5\n");
         Assert.Contains("bad.yaml", Assert.Throws<FormatException>(() => TrainConfig.Load(dir.File("bad.yaml"))).Message);
         Assert.Contains("optimizer", Assert.Throws<ArgumentException>(() => new TrainConfig { Optimizer = "lion" }.Validate()).Message);
+        Assert.Contains("--val-count", Assert.Throws<ArgumentException>(() => new TrainConfig { ValCount = 0 }.Validate()).Message);
         Assert.Contains("edges", Assert.Throws<ArgumentException>(() => new TrainConfig { LossWeights = new() { ["edges"] = 1 } }.Validate()).Message);
     }
 

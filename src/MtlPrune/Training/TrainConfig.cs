@@ -82,6 +82,10 @@ public sealed class TrainConfig
     {
         if (Iterations < 1) throw new ArgumentException($"iterations must be positive, got {Iterations}.");
         if (Batch < 1) throw new ArgumentException($"batch must be positive, got {Batch}.");
+        if (TrainCount < 1) throw new ArgumentException($"trainCount (--train-count) must be positive, got {TrainCount}.");
+        if (ValCount < 1) throw new ArgumentException($"valCount (--val-count) must be positive: model selection needs a validation split, got {ValCount}.");
+        if (Size < 8) throw new ArgumentException($"size (--size) must be at least 8, got {Size}.");
+        if (EvalEvery < 1) throw new ArgumentException($"evalEvery (--eval-every) must be positive, got {EvalEvery}.");
         if (Lr <= 0) throw new ArgumentException($"lr must be positive, got {Lr}.");
         if (Tasks.Length == 0) throw new ArgumentException("tasks must name at least one task.");
         if (Optimizer is not ("sgd" or "adam" or "adamw")) throw new ArgumentException($"optimizer must be sgd, adam or adamw, got '{Optimizer}'.");
