@@ -17,7 +17,8 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "Timed runs per workload (at least 5), after warm-up.", DefaultValueFactory = _ => 7 };
         var quick = new Option<bool>("--quick") { Description = "Skip the per-layer convolution list and the 128x128 training step." };
         var filter = new Option<string?>("--filter") { Description = "Only workloads whose name contains this text (gemm 1024, conv3x3 64->64, resnet-mini, elementwise, training step 64, training step 128, inference)." };
-        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini training step and inference.") { json, markdown, runs, quick, filter };
+        var profile = new Option<bool>("--profile") { Description = "Also print where the resnet-mini training step's time goes, per op (forward and backward)." };
+        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini training step and inference.") { json, markdown, runs, quick, filter, profile };
         engine.SetAction(parse =>
         {
             var bench = new EngineBench(parse.GetValue(runs));
@@ -28,6 +29,15 @@ internal static class BenchCommand
                 table.AddRow(Markup.Escape(r.Name), Fmt(r.MedianMs), Fmt(r.MinMs), Fmt(r.MaxMs), Fmt(r.Gflops), r.PeakFraction is double f ? $"{f:P0}" : "",
                     Fmt(r.GBytesPerSecond), Markup.Escape(r.Goal ?? ""), r.GoalMet switch { true => "[green]yes[/]", false => "[red]no[/]", _ => "" });
             AnsiConsole.Write(table);
+            if (parse.GetValue(profile))
+            {
+                var prof = EngineBench.ProfileTrainStep();
+                double total = prof.Sum(r => r.MsPerStep);
+                var pt = new Table().Title("resnet-mini training step (batch 8, 3x64x64): time per op").AddColumns("op", "pass", "ms / step", "share", "calls / step");
+                foreach (var r in prof.Where(r => r.MsPerStep >= 0.05))
+                    pt.AddRow(Markup.Escape(r.Op), r.Pass, r.MsPerStep.ToString("F2"), $"{r.MsPerStep / total:P0}", r.CallsPerStep.ToString("F0"));
+                AnsiConsole.Write(pt);
+            }
             AnsiConsole.MarkupLine($"peak working set: {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:F0} MiB");
             if (parse.GetValue(json) is string path)
             {

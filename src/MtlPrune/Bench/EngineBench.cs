@@ -170,6 +170,19 @@ public sealed class EngineBench
         };
     }
 
+    /// <summary>
+    /// Per-op time of the resnet-mini training step (batch 8, <paramref name="size"/>²), averaged over
+    /// <paramref name="steps"/> steps after warm-up: (op, pass, ms per step, calls per step), slowest first.
+    /// </summary>
+    public static List<(string Op, string Pass, double MsPerStep, double CallsPerStep)> ProfileTrainStep(int size = 64, int steps = 10)
+    {
+        var step = TrainStep(size);
+        for (int i = 0; i < 3; i++) step();
+        OpProfiler.Start();
+        for (int i = 0; i < steps; i++) { OpProfiler.Mark(); step(); }
+        return OpProfiler.Stop().Select(r => (r.Op, r.Pass, r.Ms / steps, (double)r.Calls / steps)).ToList();
+    }
+
     /// <summary>The results as a Markdown table.</summary>
     public string ToMarkdown()
     {
