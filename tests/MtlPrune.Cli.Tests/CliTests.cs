@@ -83,4 +83,14 @@ public class CliTests
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void BenchProfilePrintsWhereTheStepTimeGoes()
+    {
+        var (code, output) = Run("bench", "engine", "--filter", "none", "--profile", "--runs", "5");
+        Assert.Equal(0, code);
+        Assert.Contains("fp32 FMA peak", output);
+        Assert.Contains("Conv2d", output);
+        Assert.Contains("backward", output);
+    }
 }
