@@ -11,21 +11,29 @@ namespace MtlPrune.Engine.Kernels;
 /// </summary>
 internal static unsafe class DotKernel
 {
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    /// <summary>Reduction block and output-channel block: a 16-row × 512-float block of A (32 KB) stays in L1 while
+    /// every group of 4 B rows passes over it, so A is read from L2 once per block instead of once per tap group.</summary>
+    internal static int Kb { get; set; } = 512;
+    internal static int Mb { get; set; } = 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(float* a, int lda, float* b, int* off, int m, int n, int k, float* c, int ldc)
     {
-        const int Kb = 1024;
         for (int k0 = 0; k0 < k; k0 += Kb)
         {
             int kb = Math.Min(Kb, k - k0);
-            for (int j = 0; j < n; j += 4)
+            for (int i0 = 0; i0 < m; i0 += Mb)
             {
-                int nj = Math.Min(4, n - j);
-                for (int i = 0; i < m; i += 4)
+                int mb = Math.Min(Mb, m - i0);
+                for (int j = 0; j < n; j += 4)
                 {
-                    int mi = Math.Min(4, m - i);
-                    if (mi == 4 && nj == 4) Tile4x4(a + (long)i * lda + k0, lda, b + k0, off + j, c + (long)i * ldc + j, ldc, kb);
-                    else Small(a + (long)i * lda + k0, lda, b + k0, off + j, c + (long)i * ldc + j, ldc, kb, mi, nj);
+                    int nj = Math.Min(4, n - j);
+                    for (int i = i0; i < i0 + mb; i += 4)
+                    {
+                        int mi = Math.Min(4, i0 + mb - i);
+                        if (mi == 4 && nj == 4) Tile4x4(a + (long)i * lda + k0, lda, b + k0, off + j, c + (long)i * ldc + j, ldc, kb);
+                        else Small(a + (long)i * lda + k0, lda, b + k0, off + j, c + (long)i * ldc + j, ldc, kb, mi, nj);
+                    }
                 }
             }
         }
