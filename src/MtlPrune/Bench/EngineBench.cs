@@ -29,7 +29,10 @@ public sealed class EngineBench
 
     private bool Selected(string name) => _filter is null || name.Contains(_filter, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>All workloads, in order. <paramref name="quick"/> skips the per-layer conv list and the 128×128 step.</summary>
+    /// <summary>
+    /// All workloads, in order, between two peak measurements (the higher one counts). <paramref name="quick"/> skips the
+    /// per-layer conv list and the 128×128 step.
+    /// </summary>
     public void RunAll(bool quick = false)
     {
         MeasurePeak();
@@ -44,6 +47,27 @@ public sealed class EngineBench
         if (Selected("training step 64")) TrainStepBench(64, 65);
         if (!quick && Selected("training step 128")) TrainStepBench(128, 250);
         if (Selected("inference")) InferenceBench(128, 9);
+        RemeasurePeak();
+    }
+
+    /// <summary>
+    /// Measures the peak again after the workloads and keeps the higher value (the second core is shared with the host,
+    /// so one measurement can come out low); every fraction and goal is then taken against that peak.
+    /// </summary>
+    private void RemeasurePeak()
+    {
+        _progress?.Invoke("measuring FMA peak again");
+        double p1 = PeakFlops.Measure(1), p2 = PeakFlops.Measure(Environment.ProcessorCount);
+        if (p1 <= Peak1 && p2 <= Peak2) return;
+        Peak1 = Math.Max(Peak1, p1); Peak2 = Math.Max(Peak2, p2);
+        for (int i = 0; i < _results.Count; i++)
+        {
+            var r = _results[i];
+            if (r.Group == "peak") { _results[i] = r with { Gflops = r.Name.Contains("1 thread") ? Peak1 : Peak2, PeakFraction = (r.Name.Contains("1 thread") ? Peak1 : Peak2) / Peak2 }; continue; }
+            if (r.Gflops is not double gf) continue;
+            double frac = gf / Peak2;
+            _results[i] = r with { PeakFraction = frac, GoalMet = r.GoalPeakFraction is double g ? frac >= g : r.GoalMet };
+        }
     }
 
     /// <summary>Every distinct convolution of resnet-mini at input size <paramref name="size"/>.</summary>
@@ -67,11 +91,11 @@ public sealed class EngineBench
         yield return ("head conv2 64->3 1x1 (normal)", 64, 3, 1, 1, h);
     }
 
-    private void Report(string group, string name, Timing t, double? flops, double? bytes, string? goal, bool? met)
+    private void Report(string group, string name, Timing t, double? flops, double? bytes, string? goal, bool? met, double? goalPeakFraction = null)
     {
         double? gf = flops is double f ? t.Gflops(f) : null;
         var r = new BenchResult(group, name, t.MedianMs, t.MinMs, t.MaxMs, t.Runs, gf, gf / Peak2,
-            bytes is double b ? b / (t.MedianMs * 1e-3) / 1e9 : null, t.AllocatedBytesPerRun, Process.GetCurrentProcess().PeakWorkingSet64, goal, met);
+            bytes is double b ? b / (t.MedianMs * 1e-3) / 1e9 : null, t.AllocatedBytesPerRun, Process.GetCurrentProcess().PeakWorkingSet64, goal, met, goalPeakFraction);
         _results.Add(r);
         _progress?.Invoke(name);
     }
@@ -91,7 +115,7 @@ public sealed class EngineBench
         var a = Tensor.Normal(new[] { m, k }, rng).ToArray(); var b = Tensor.Normal(new[] { k, n }, rng).ToArray(); var c = new float[m * n];
         var t = BenchTimer.Measure(() => Engine.Kernels.GemmApi.Sgemm(m, n, k, a, b, c), _runs);
         double flops = 2.0 * m * n * k;
-        Report("gemm", name, t, flops, null, goal is double g ? $">= {g:P0} of peak" : null, goal is double g2 ? t.Gflops(flops) / Peak2 >= g2 : null);
+        Report("gemm", name, t, flops, null, goal is double g ? $">= {g * 100:F0}% of peak" : null, goal is double g2 ? t.Gflops(flops) / Peak2 >= g2 : null, goal);
     }
 
     private void ConvBench(string name, int n, int c, int h, int w, int o, int k, int s, int p, double? goalFwd, double? goalBwd)
@@ -104,11 +128,11 @@ public sealed class EngineBench
         var fwd = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvForward(x, wt, s, p), _runs);
         var bi = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardInput(dy, wt, x.Shape, s, p), _runs);
         var bw = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardWeight(dy, x, wt.Shape, s, p), _runs);
-        Report("conv", name + " forward", fwd, flops, null, goalFwd is double g ? $">= {g:P0} of peak" : null, goalFwd is double g1 ? fwd.Gflops(flops) / Peak2 >= g1 : null);
+        Report("conv", name + " forward", fwd, flops, null, goalFwd is double g ? $">= {g * 100:F0}% of peak" : null, goalFwd is double g1 ? fwd.Gflops(flops) / Peak2 >= g1 : null, goalFwd);
         Report("conv", name + " input-grad", bi, flops, null, null, null);
         Report("conv", name + " weight-grad", bw, flops, null, null, null);
         var both = new Timing(bi.MedianMs + bw.MedianMs, bi.MinMs + bw.MinMs, bi.MaxMs + bw.MaxMs, bi.Runs, bi.AllocatedBytesPerRun + bw.AllocatedBytesPerRun);
-        Report("conv", name + " backward (input+weight)", both, 2 * flops, null, goalBwd is double gb ? $">= {gb:P0} of peak" : null, goalBwd is double gb2 ? both.Gflops(2 * flops) / Peak2 >= gb2 : null);
+        Report("conv", name + " backward (input+weight)", both, 2 * flops, null, goalBwd is double gb ? $">= {gb * 100:F0}% of peak" : null, goalBwd is double gb2 ? both.Gflops(2 * flops) / Peak2 >= gb2 : null, goalBwd);
     }
 
     /// <summary>A MobileNetV2-style depthwise 3×3 convolution, through the direct kernel and through the grouped GEMM, in the same run.</summary>
