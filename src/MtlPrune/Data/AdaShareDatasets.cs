@@ -8,6 +8,13 @@ namespace MtlPrune.Data;
 /// <summary>Reads the AdaShare-style split files: a JSON object {"train": [[paths...], ...], "test": [...]}.</summary>
 internal static class SplitJson
 {
+    /// <summary>The entries of <paramref name="split"/>, or only those at <paramref name="indices"/> when given.</summary>
+    public static List<string[]> Read(string path, string split, int tupleSize, string layout, int[]? indices)
+    {
+        var all = Read(path, split, tupleSize, layout);
+        return indices is null ? all : indices.Select(i => all[i]).ToList();
+    }
+
     public static List<string[]> Read(string path, string split, int tupleSize, string layout)
     {
         ArrayLayout.Require(path, layout);
@@ -52,8 +59,7 @@ public sealed class NyuAdaShareDataset : IDataset
     public NyuAdaShareDataset(string root, string split, int[]? indices = null)
     {
         _root = root;
-        var all = SplitJson.Read(Path.Combine(root, "nyu_v2_3task.json"), split, 4, Layout);
-        _entries = indices is null ? all : indices.Select(i => all[i]).ToList();
+        _entries = SplitJson.Read(Path.Combine(root, "nyu_v2_3task.json"), split, 4, Layout, indices);
         Name = $"nyuv2-adashare-{split}";
     }
 
@@ -104,8 +110,7 @@ public sealed class CityscapesAdaShareDataset : IDataset
     {
         _root = root;
         _labelColumn = classes switch { 2 => 2, 7 => 3, 19 => 4, _ => throw new ArgumentException($"Cityscapes classes must be 2, 7 or 19, got {classes}.") };
-        var all = SplitJson.Read(Path.Combine(root, "cityscape.json"), split, 5, Layout);
-        _entries = indices is null ? all : indices.Select(i => all[i]).ToList();
+        _entries = SplitJson.Read(Path.Combine(root, "cityscape.json"), split, 5, Layout, indices);
         Tasks = new[] { new TaskSpec("seg", TaskKind.Segmentation, classes, IgnoreIndex: -1), new TaskSpec("depth", TaskKind.Depth, 1) };
         Name = $"cityscapes-adashare-{split}";
     }
@@ -146,8 +151,7 @@ public sealed class TaskonomyDataset : IDataset
     public TaskonomyDataset(string root, string split, int size = 256, int[]? indices = null)
     {
         _root = root; _size = size;
-        var all = SplitJson.Read(Path.Combine(root, "taskonomy.json"), split, 6, Layout);
-        _entries = indices is null ? all : indices.Select(i => all[i]).ToList();
+        _entries = SplitJson.Read(Path.Combine(root, "taskonomy.json"), split, 6, Layout, indices);
         var prior = Path.Combine(root, "semseg_prior_factor.npy");
         float[]? weights = File.Exists(prior) ? Npy.Read(prior).ToTensor().ToArray() : null;
         if (weights is not null && weights.Length != 17) throw new ModelFormatException(prior, $"expected 17 class weights, got {weights.Length}.");
