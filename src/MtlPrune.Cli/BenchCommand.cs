@@ -23,7 +23,6 @@ internal static class BenchCommand
         {
             var bench = new EngineBench(parse.GetValue(runs));
             AnsiConsole.Status().Start("benchmarking", ctx => { bench = new EngineBench(parse.GetValue(runs), s => ctx.Status($"benchmarking: {Markup.Escape(s)}"), parse.GetValue(filter)); bench.RunAll(parse.GetValue(quick)); });
-            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
             var table = new Table().AddColumns("workload", "median ms", "min ms", "max ms", "GFLOP/s", "of peak", "GB/s", "goal", "met");
             foreach (var r in bench.Results)
                 table.AddRow(Markup.Escape(r.Name), Fmt(r.MedianMs), Fmt(r.MinMs), Fmt(r.MaxMs), Fmt(r.Gflops), r.PeakFraction is double f ? $"{f:P0}" : "",

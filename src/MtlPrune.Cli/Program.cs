@@ -1,1 +1,2 @@
+MtlPrune.Cli.CliApp.ConfigureConsole();
 return MtlPrune.Cli.CliApp.Run(args);

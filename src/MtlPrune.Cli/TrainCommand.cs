@@ -59,16 +59,9 @@ internal static class TrainCommand
             if (p.GetValue(noAug)) c.Augment = false;
             if (p.GetValue(classes) is int k) c.Classes = k;
             if (p.GetValue(weights) is string ws)
-                foreach (var pair in ws.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                {
-                    var kv = pair.Split('=');
-                    if (kv.Length != 2 || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var wv))
-                        throw new ArgumentException($"--loss-weights: '{pair}' is not task=weight.");
-                    c.LossWeights[kv[0]] = wv;
-                }
-            int[] Ints(string v, string opt) => v.Split(',').Select(x => int.TryParse(x, out var n) ? n : throw new ArgumentException($"{opt}: '{x}' is not an integer.")).ToArray();
-            if (p.GetValue(widths) is string wd2) c.Widths = Ints(wd2, "--widths");
-            if (p.GetValue(blocks) is string bl) c.Blocks = Ints(bl, "--blocks");
+                foreach (var (task, weight) in CliParsing.LossWeights(ws)) c.LossWeights[task] = weight;
+            if (p.GetValue(widths) is string wd2) c.Widths = CliParsing.Ints(wd2, "--widths");
+            if (p.GetValue(blocks) is string bl) c.Blocks = CliParsing.Ints(bl, "--blocks");
             if (p.GetValue(head) is string hd) c.Head = hd;
             if (p.GetValue(headWidth) is int hwv) c.HeadWidth = hwv;
             TrainResult? result = null;

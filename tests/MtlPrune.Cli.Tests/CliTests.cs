@@ -17,7 +17,11 @@ public class CliTests
             var oldOut = Console.Out;
             var oldAnsi = AnsiConsole.Console;
             Console.SetOut(writer);
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+            });
+            AnsiConsole.Profile.Width = 200;      // as CliApp.ConfigureConsole sets for redirected output
             try { return (CliApp.Run(args), writer.ToString()); }
             finally { Console.SetOut(oldOut); AnsiConsole.Console = oldAnsi; }
         }

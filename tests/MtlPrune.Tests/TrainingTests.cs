@@ -50,7 +50,7 @@ public class TrainingTests
         foreach (var (k, v) in m.StateDict()) Assert.Equal(v.ToArray(), loaded.StateDict()[k].ToArray());
         SafeTensors.Write(dir.File("plain.safetensors"), new Dictionary<string, Tensor> { ["w"] = Tensor.Ones(2) });
         var e = Assert.Throws<ModelFormatException>(() => Checkpoint.Load(dir.File("plain.safetensors")));
-        Assert.Contains("not an MtlPrune checkpoint", e.Message);
+        Assert.Contains("not an MtlPrune multi-task checkpoint", e.Message);
     }
 
     [Fact]

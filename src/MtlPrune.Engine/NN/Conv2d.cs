@@ -1,7 +1,7 @@
 namespace MtlPrune.Engine.NN;
 
 /// <summary>2-D convolution layer (~ <c>nn.Conv2d</c>); weight [out, in/groups, k, k], optional bias [out].</summary>
-public sealed class Conv2d : Module
+public sealed class Conv2d : Module, IWeightedLayer
 {
     public int InChannels { get; }
     public int OutChannels { get; }
@@ -10,8 +10,12 @@ public sealed class Conv2d : Module
     public (int H, int W) Padding { get; }
     public (int H, int W) Dilation { get; }
     public int Groups { get; }
-    public Tensor Weight { get; private set; }
+    public Tensor Weight { get; }
     public Tensor? Bias { get; }
+    /// <inheritdoc/>
+    public IWeightParametrization? Parametrization { get; set; }
+    /// <inheritdoc/>
+    public Action<IWeightedLayer, Tensor, Tensor>? ForwardHook { get; set; }
 
     /// <summary>Creates the layer with PyTorch's default initialisation drawn from <paramref name="rng"/> (or <see cref="Init.DefaultRng"/>).</summary>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1,
@@ -31,21 +35,26 @@ public sealed class Conv2d : Module
         Init.PyTorchDefault(Weight, Bias, rng ?? Init.DefaultRng);
     }
 
-    /// <summary>Substitutes the tensor used as weight (for reparametrisations such as masks).</summary>
-    public void SetWeight(Tensor w)
-    {
-        if (!Autograd.SameShape(w.Shape, Weight.Shape)) throw new ArgumentException($"Conv2d.SetWeight: shape {Tensor.ShapeString(w.Shape)} differs from {Tensor.ShapeString(Weight.Shape)}.");
-        ReplaceParameter("weight", w); Weight = w;
-    }
+    /// <inheritdoc/>
+    public Tensor EffectiveWeight() => Parametrization?.Apply(Weight) ?? Weight;
 
-    public override Tensor Forward(Tensor x) => Tensor.Conv2d(x, Weight, Bias, Stride, Padding, Dilation, Groups);
+    public override Tensor Forward(Tensor x)
+    {
+        var y = Tensor.Conv2d(x, EffectiveWeight(), Bias, Stride, Padding, Dilation, Groups);
+        ForwardHook?.Invoke(this, x, y);
+        return y;
+    }
 }
 
 /// <summary>Fully connected layer y = x·Wᵀ + b (~ <c>nn.Linear</c>).</summary>
-public sealed class Linear : Module
+public sealed class Linear : Module, IWeightedLayer
 {
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
+    /// <inheritdoc/>
+    public IWeightParametrization? Parametrization { get; set; }
+    /// <inheritdoc/>
+    public Action<IWeightedLayer, Tensor, Tensor>? ForwardHook { get; set; }
 
     public Linear(int inFeatures, int outFeatures, bool bias = true, Rng? rng = null)
     {
@@ -56,6 +65,14 @@ public sealed class Linear : Module
         Init.PyTorchDefault(Weight, Bias, rng ?? Init.DefaultRng);
     }
 
+    /// <inheritdoc/>
+    public Tensor EffectiveWeight() => Parametrization?.Apply(Weight) ?? Weight;
+
     /// <summary>Accepts [N, in]; higher-rank inputs are flattened from dimension 1 first.</summary>
-    public override Tensor Forward(Tensor x) => Tensor.Linear(x.Rank == 2 ? x : x.Flatten(1), Weight, Bias);
+    public override Tensor Forward(Tensor x)
+    {
+        var y = Tensor.Linear(x.Rank == 2 ? x : x.Flatten(1), EffectiveWeight(), Bias);
+        ForwardHook?.Invoke(this, x, y);
+        return y;
+    }
 }

@@ -49,16 +49,6 @@ public abstract class Module
         return module;
     }
 
-    /// <summary>Replaces a registered parameter's tensor, keeping its name and position.</summary>
-    protected void ReplaceParameter(string name, Tensor t)
-    {
-        int i = _parameters.FindIndex(p => p.Name == name);
-        if (i < 0) throw new ArgumentException($"{GetType().Name} has no parameter '{name}'.");
-        t.RequiresGrad = true; t.Name = name;
-        BufferScope.Keep(t);
-        _parameters[i] = (name, t);
-    }
-
     private void CheckName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.')) throw new ArgumentException($"Invalid member name '{name}': it must be non-empty and contain no '.'.");

@@ -131,6 +131,19 @@ public abstract class Optimizer
         }
     }
 
+    /// <summary>
+    /// Multiplies every state buffer of <paramref name="p"/> (momentum, Adam's moments) by <paramref name="mask"/>, so
+    /// that entries a pruning mask removed carry no momentum that could revive them. Parameters without state yet are
+    /// left alone.
+    /// </summary>
+    /// <exception cref="ArgumentException">The mask's length differs from the parameter's element count.</exception>
+    public void MaskState(Tensor p, ReadOnlySpan<float> mask)
+    {
+        if (mask.Length != p.Numel) throw new ArgumentException($"MaskState: mask has {mask.Length} values, parameter '{p.Name}' has {p.Numel}.");
+        if (!_state.TryGetValue(p, out var bufs)) return;
+        foreach (var b in bufs) System.Numerics.Tensors.TensorPrimitives.Multiply(b, mask, b);
+    }
+
     /// <summary>The state buffers of <paramref name="p"/> (for inspection and tests); null before its first step.</summary>
     public IReadOnlyList<float[]>? StateOf(Tensor p) => _state.TryGetValue(p, out var s) ? s : null;
 }

@@ -43,6 +43,9 @@ public sealed class TrainConfig
     /// <summary>Per-task loss weights λ (default 1).</summary>
     public Dictionary<string, double> LossWeights { get; set; } = new();
     public ulong Seed { get; set; }
+    /// <summary>Seed of the generated data sets (scenes, multi-mnist), when it should differ from <see cref="Seed"/>
+    /// (a fine-tune keeps its source's data but samples with its own seed).</summary>
+    public ulong? DataSeed { get; set; }
     public int EvalEvery { get; set; } = 500;
     public bool Augment { get; set; } = true;
     public double ScaleMin { get; set; } = 1.0;
@@ -115,11 +118,25 @@ public sealed class TrainConfig
         return spec;
     }
 
-    /// <summary>Train and validation splits of the configured data.</summary>
     /// <summary>Segmentation classes for Cityscapes (7 or 19).</summary>
     public int Classes { get; set; } = 19;
 
-    public (IDataset Train, IDataset Val) OpenData() =>
-        (DataSets.Open(Data, DataRoot, Split.Train, TrainCount, ValCount, Size, Seed, Tasks, Classes),
-         DataSets.Open(Data, DataRoot, Split.Validation, ValCount, ValCount, Size, Seed, Tasks, Classes));
+    /// <summary>Train and validation splits of the configured data.</summary>
+    public (IDataset Train, IDataset Val) OpenData() => (OpenSplit(Split.Train, TrainCount), OpenSplit(Split.Validation, ValCount));
+
+    /// <summary>One split of the configured data; <paramref name="count"/> sizes generated data (and the validation split).</summary>
+    public IDataset OpenSplit(Split split, int count) =>
+        DataSets.Open(Data, DataRoot, split, count, ValCount, Size, DataSeed ?? Seed, Tasks, Classes);
+
+    /// <summary>The configuration stored in a checkpoint's metadata (<c>mtlprune.config</c>), or null when there is none.</summary>
+    /// <exception cref="FormatException">The stored configuration is not valid JSON for this type.</exception>
+    public static TrainConfig? FromMetadata(IReadOnlyDictionary<string, string> metadata, string source)
+    {
+        if (!metadata.TryGetValue("mtlprune.config", out var json)) return null;
+        try { return JsonSerializer.Deserialize<TrainConfig>(json, Json); }
+        catch (JsonException e) { throw new FormatException($"{source}: invalid training configuration in the metadata: {e.Message}"); }
+    }
+
+    /// <summary>A copy (through JSON).</summary>
+    public TrainConfig Clone() => JsonSerializer.Deserialize<TrainConfig>(ToJson(), Json)!;
 }

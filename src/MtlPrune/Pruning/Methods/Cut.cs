@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using MtlPrune.Training;
+
+namespace MtlPrune.Pruning.Methods;
+
+/// <summary>Options of <see cref="Cut"/>; the defaults are the reference code's (methods.md §1).</summary>
+public sealed record CutOptions
+{
+    /// <summary>Backbone fusion; default vote with τ = ⌊K/2⌋ + 1 (the reference code's τ = 2 for 2-3 tasks).</summary>
+    public Fusion Fusion { get; init; } = Fusion.Majority;
+    /// <summary>A fixed per-task keep ratio (the reference code's calibrated values, e.g. 0.08 for NYUv2 at 90%); null solves for the requested sparsity.</summary>
+    public double? KeepRatio { get; init; }
+    /// <summary>Calibration batches from the training split (reference: 50).</summary>
+    public int CalibrationBatches { get; init; } = 50;
+    /// <summary>Score with batch norm on batch statistics and dropout active (the reference code), or in eval mode.</summary>
+    public bool ScoreInTrainMode { get; init; } = true;
+}
+
+/// <summary>
+/// CUT (Zhou et al., arXiv 2504.09803; methods.md §1): for each kept task k, score every weight of its sub-model
+/// (backbone + head_k) by |∂L_k/∂β| through the isomorphic tensor β on the frozen pre-trained weights, summed over
+/// calibration batches with the unweighted task loss; normalise by the task's total; keep a global top-γ_k per task;
+/// fuse the tasks' backbone masks; each head keeps its own task's mask. The keep ratio is solved so that the fused model
+/// has the requested sparsity, unless a fixed one is given.
+/// </summary>
+public sealed class Cut(CutOptions options) : IPruningMethod
+{
+    public string Name => "cut";
+
+    public CutOptions Settings => options;
+
+    public IReadOnlyDictionary<string, object?> Options => new Dictionary<string, object?>
+    {
+        ["fusion"] = options.Fusion.ToString(), ["keepRatio"] = options.KeepRatio, ["calibrationBatches"] = options.CalibrationBatches,
+        ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval",
+    };
+
+    public PruningResult ComputeMasks(PruningContext ctx)
+    {
+        if (options.CalibrationBatches < 1) throw new ArgumentException($"--calib-batches must be positive, got {options.CalibrationBatches}.");
+        if (options.KeepRatio is double kr && !(kr > 0 && kr <= 1)) throw new ArgumentException($"--keep-ratio must be in (0, 1], got {kr}.");
+        var tasks = ctx.Model.Tasks.Where(t => ctx.Targets.Any(p => p.Role.Task == t.Name || p.Role.IsShared)).ToList();
+        options.Fusion.Threshold(tasks.Count);      // reject an impossible vote threshold before any work
+        var objectives = tasks.Select(t => new ScoringObjective(t.Name,
+            b => LossTargets.Loss(t, ctx.Model.ForwardAll(b.Images, new[] { t.Name })[t.Name], b.Targets[t.Name]),
+            p => p.BelongsTo(t.Name))).ToList();
+        var sw = Stopwatch.StartNew();
+        var raw = ConnectionSensitivity.Score(ctx.Model, ctx.Targets, objectives, ctx.CalibrationBatches(options.CalibrationBatches),
+            options.ScoreInTrainMode, done => ctx.Progress?.Invoke("scoring", done, options.CalibrationBatches));
+        var scoringTime = sw.Elapsed;
+        // v_k = G_k / Σ G_k over the task's sub-model (a positive constant per task: it does not change the ranking).
+        foreach (var perTarget in raw)
+        {
+            double sum = perTarget.Where(s => s is not null).Sum(s => s!.Sum(v => (double)v));
+            if (sum > 0) foreach (var s in perTarget) if (s is not null) for (int e = 0; e < s.Length; e++) s[e] = (float)(s[e] / sum);
+        }
+        var builder = new TaskMaskBuilder(ctx.Targets, tasks.Select(t => t.Name).ToList(), raw, options.Fusion);
+        sw.Restart();
+        double r; KeepRatioSolution? solution = null;
+        if (options.KeepRatio is double fixedRatio) r = fixedRatio;
+        else { solution = KeepRatioSolver.Solve(builder, ctx.Sparsity); r = solution.KeepRatio; }
+        var masks = builder.Build(r);
+        var details = new Dictionary<string, object?>
+        {
+            ["fusion"] = options.Fusion.ToString(tasks.Count),
+            ["keepRatio"] = r,
+            ["keepRatioSource"] = options.KeepRatio is null ? "solved" : "fixed",
+            ["solverIterations"] = solution?.Iterations,
+            ["perTaskKept"] = builder.PerTaskKept(r),
+            ["scoredTasks"] = tasks.Select(t => t.Name).ToList(),
+            ["calibrationBatches"] = options.CalibrationBatches,
+            ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval",
+            ["scoringSeconds"] = scoringTime.TotalSeconds,
+            ["maskSeconds"] = sw.Elapsed.TotalSeconds,
+        };
+        return new PruningResult(masks, details);
+    }
+}
