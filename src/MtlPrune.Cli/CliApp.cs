@@ -24,6 +24,7 @@ public static class CliApp
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 

@@ -10,6 +10,20 @@ namespace MtlPrune.Cli;
 /// <summary><c>mtlprune eval</c>: per-task metrics of a checkpoint on a data split.</summary>
 internal static class EvalCommand
 {
+    /// <summary>One line about a pruned checkpoint, from its <c>mtlprune.pruning</c> metadata.</summary>
+    private static string PruningSummary(string json)
+    {
+        try
+        {
+            var r = JsonDocument.Parse(json).RootElement;
+            var a = r.GetProperty("achievedSparsity");
+            return $"pruned checkpoint: {r.GetProperty("method").GetString()}, tasks {string.Join(",", r.GetProperty("tasks").EnumerateArray().Select(t => t.GetString()))}, " +
+                $"sparsity {a.GetProperty("selected").GetDouble():P2} over the pruned weights ({a.GetProperty("allParameters").GetDouble():P2} over all parameters), " +
+                $"from {r.GetProperty("source").GetProperty("checkpoint").GetString()}";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException) { return "pruned checkpoint (its pruning metadata is unreadable)"; }
+    }
+
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by `mtlprune train`.", Required = true };
@@ -26,7 +40,8 @@ internal static class EvalCommand
         var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial, baselineOpt };
         cmd.SetAction(p =>
         {
-            var (model, _) = Checkpoint.Load(p.GetValue(checkpoint)!);
+            var (model, meta) = Checkpoint.Load(p.GetValue(checkpoint)!);
+            if (meta.TryGetValue("mtlprune.pruning", out var pruning)) ConsoleUi.Line(Markup.Escape(PruningSummary(pruning)));
             var sp = p.GetValue(split) switch
             {
                 "train" => Split.Train, "val" or "validation" => Split.Validation, "test" => Split.Test,
@@ -34,13 +49,7 @@ internal static class EvalCommand
             };
             var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), p.GetValue(count), p.GetValue(size), p.GetValue(seed),
                 model.Tasks.Select(t => t.Name), p.GetValue(classes));
-            Evaluation ev = null!;
-            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var bar = ctx.AddTask($"evaluating on {ds.Name}", maxValue: ds.Count);
-                    ev = Evaluator.Evaluate(model, ds, progress: (done, _) => bar.Value = done);
-                });
+            var ev = ConsoleUi.Run(progress => Evaluator.Evaluate(model, ds, progress: (done, all) => progress($"evaluating on {ds.Name}", done, all)));
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
             Evaluation? baseline = null;
             if (p.GetValue(trivial) && ds is ScenesDataset sd)

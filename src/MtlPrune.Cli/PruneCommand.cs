@@ -27,6 +27,7 @@ internal static class PruneCommand
         var stepSize = new Option<int>("--step-size") { Description = "StepLR period (reference: 1000; 100 on Taskonomy).", DefaultValueFactory = _ => 1000 };
         var gamma = new Option<double>("--gamma") { Description = "StepLR factor (reference: 0.7; 0.5 on Taskonomy).", DefaultValueFactory = _ => 0.7 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N fine-tuning steps (reference: 50).", DefaultValueFactory = _ => 50 };
+        var bn = new Option<string>("--bn") { Description = "Batch norm during fine-tuning: train (reference: batch statistics, running statistics updated) or frozen (the dense model's running statistics kept).", DefaultValueFactory = _ => "train" };
         var batch = new Option<int?>("--batch") { Description = "Batch size of calibration and fine-tuning (default: the source training's)." };
         var weights = new Option<string?>("--loss-weights") { Description = "Fine-tuning loss weights, e.g. seg=1,depth=3 (default: the source training's)." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of calibration sampling, random masks and fine-tuning.", DefaultValueFactory = _ => 0 };
@@ -46,7 +47,7 @@ internal static class PruneCommand
         var cmd = new Command("prune", "Prune a multi-task checkpoint for the tasks you keep: masks by the chosen method at the target sparsity, fine-tuning with the masks enforced, metrics before and after, and a report.")
         {
             checkpoint, method, tasks, sparsity, output, fusion, keepRatio, calib, scoreMode, iters, optimizer, lr, wd, schedule, stepSize, gamma, evalEvery,
-            batch, weights, seed, data, root, size, trainCount, valCount, testCount, classes, roles, types, include, exclude, dryRun, force,
+            bn, batch, weights, seed, data, root, size, trainCount, valCount, testCount, classes, roles, types, include, exclude, dryRun, force,
         };
         cmd.SetAction(p =>
         {
@@ -61,6 +62,7 @@ internal static class PruneCommand
                 Seed = p.GetValue(seed), FinetuneIterations = p.GetValue(iters), Optimizer = CliParsing.Choice(p.GetValue(optimizer)!, "--optimizer", "adam", "adamw", "sgd"),
                 Lr = p.GetValue(lr), WeightDecay = p.GetValue(wd), Schedule = CliParsing.Choice(p.GetValue(schedule)!, "--schedule", "step", "multistep", "cosine", "none"),
                 StepSize = p.GetValue(stepSize), Gamma = p.GetValue(gamma), EvalEvery = p.GetValue(evalEvery), Batch = p.GetValue(batch),
+                BatchNorm = CliParsing.Choice(p.GetValue(bn)!, "--bn", "train", "frozen"),
                 LossWeights = p.GetValue(weights) is string w ? CliParsing.LossWeights(w) : null, Data = p.GetValue(data), DataRoot = p.GetValue(root),
                 Size = p.GetValue(size), TrainCount = p.GetValue(trainCount), ValCount = p.GetValue(valCount), TestCount = p.GetValue(testCount),
                 Classes = p.GetValue(classes),

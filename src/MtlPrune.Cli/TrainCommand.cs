@@ -64,23 +64,12 @@ internal static class TrainCommand
             if (p.GetValue(blocks) is string bl) c.Blocks = CliParsing.Ints(bl, "--blocks");
             if (p.GetValue(head) is string hd) c.Head = hd;
             if (p.GetValue(headWidth) is int hwv) c.HeadWidth = hwv;
-            TrainResult? result = null;
-            AnsiConsole.MarkupLine($"training [bold]{Markup.Escape(c.Model)}[/] on [bold]{Markup.Escape(c.Data)}[/] ({string.Join(", ", c.Tasks)}), {c.Iterations} steps of batch {c.Batch}, output {Markup.Escape(c.Output)}");
-            AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var bar = ctx.AddTask("training", maxValue: c.Iterations);
-                    result = new Trainer(c).Run(p.GetValue(resume),
-                        pr =>
-                        {
-                            bar.Value = pr.Step;
-                            bar.Description = $"step {pr.Step}/{pr.Iterations} " + string.Join(" ", pr.Losses.Select(kv => $"{kv.Key} {kv.Value:F3}")) + $" lr {pr.Lr:G3}";
-                        },
-                        (step, ev, dt) => AnsiConsole.MarkupLine($"[grey]step {step}: validation ΔT {dt.Overall:+0.00;-0.00}% " +
-                            Markup.Escape(string.Join("; ", ev.Metrics.Select(t => t.Key + " " + string.Join(" ", t.Value.Select(m => $"{m.Key} {m.Value:G4}"))))) + "[/]"));
-                });
-            AnsiConsole.Write(MetricsTable.Build(result!.BestEvaluation, $"best checkpoint (step {result.BestStep}), validation"));
+            ConsoleUi.Line($"training [bold]{Markup.Escape(c.Model)}[/] on [bold]{Markup.Escape(c.Data)}[/] ({string.Join(", ", c.Tasks)}), {c.Iterations} steps of batch {c.Batch}, output {Markup.Escape(c.Output)}");
+            var result = ConsoleUi.Run(progress => new Trainer(c).Run(p.GetValue(resume),
+                pr => progress("training", pr.Step, pr.Iterations, string.Join(" ", pr.Losses.Select(kv => $"{kv.Key} {kv.Value:F3}")) + $" lr {pr.Lr:G3}"),
+                (step, ev, dt) => ConsoleUi.Line($"[grey]step {step}: validation ΔT {dt.Overall:+0.00;-0.00}% " +
+                    Markup.Escape(string.Join("; ", ev.Metrics.Select(t => t.Key + " " + string.Join(" ", t.Value.Select(m => $"{m.Key} {m.Value:G4}"))))) + "[/]")));
+            AnsiConsole.Write(MetricsTable.Build(result.BestEvaluation, $"best checkpoint (step {result.BestStep}), validation"));
             AnsiConsole.MarkupLine($"best: {Markup.Escape(result.BestCheckpoint)}   last: {Markup.Escape(result.LastCheckpoint)}   time {result.Elapsed.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture)} s");
             return 0;
         });

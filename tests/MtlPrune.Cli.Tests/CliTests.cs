@@ -5,27 +5,10 @@ using Spectre.Console;
 namespace MtlPrune.Cli.Tests;
 
 /// <summary>The commands as a user runs them: output, files written, exit codes for bad input.</summary>
+[Collection("console")]
 public class CliTests
 {
-    private static readonly object ConsoleLock = new();
-
-    private static (int Code, string Output) Run(params string[] args)
-    {
-        lock (ConsoleLock)
-        {
-            var writer = new StringWriter();
-            var oldOut = Console.Out;
-            var oldAnsi = AnsiConsole.Console;
-            Console.SetOut(writer);
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
-            });
-            AnsiConsole.Profile.Width = 200;      // as CliApp.ConfigureConsole sets for redirected output
-            try { return (CliApp.Run(args), writer.ToString()); }
-            finally { Console.SetOut(oldOut); AnsiConsole.Console = oldAnsi; }
-        }
-    }
+    private static (int Code, string Output) Run(params string[] args) => CliRunner.Run(args);
 
     private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));

@@ -161,6 +161,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         ft.StepSize = options.StepSize;
         ft.Gamma = options.Gamma;
         ft.EvalEvery = options.EvalEvery;
+        ft.BatchNorm = options.BatchNorm;
         ft.LossWeights = (options.LossWeights ?? src.LossWeights).Where(kv => options.Tasks.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         ft.Output = Path.Combine(options.Output, "finetune");
         ft.Validate();

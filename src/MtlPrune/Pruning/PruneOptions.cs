@@ -27,6 +27,8 @@ public sealed record PruneOptions
     public int StepSize { get; init; } = 1000;
     public double Gamma { get; init; } = 0.7;
     public int EvalEvery { get; init; } = 50;
+    /// <summary>Batch norm during fine-tuning: <c>train</c> (the reference code) or <c>frozen</c> (running statistics fixed).</summary>
+    public string BatchNorm { get; init; } = "train";
     /// <summary>Batch size of fine-tuning and calibration; null: the source training's.</summary>
     public int? Batch { get; init; }
     /// <summary>λ per kept task; null: the source training's weights.</summary>

@@ -48,6 +48,11 @@ public sealed class TrainConfig
     public ulong? DataSeed { get; set; }
     public int EvalEvery { get; set; } = 500;
     public bool Augment { get; set; } = true;
+    /// <summary>
+    /// Batch norm while training: <c>train</c> (batch statistics, running statistics updated; PyTorch's and the reference
+    /// code's behaviour) or <c>frozen</c> (the running statistics normalise and stay fixed; scale and shift still train).
+    /// </summary>
+    public string BatchNorm { get; set; } = "train";
     public double ScaleMin { get; set; } = 1.0;
     public double ScaleMax { get; set; } = 1.25;
     public string Output { get; set; } = "runs/train";
@@ -93,6 +98,7 @@ public sealed class TrainConfig
         if (Tasks.Length == 0) throw new ArgumentException("tasks must name at least one task.");
         if (Optimizer is not ("sgd" or "adam" or "adamw")) throw new ArgumentException($"optimizer must be sgd, adam or adamw, got '{Optimizer}'.");
         if (Schedule is not ("none" or "step" or "multistep" or "cosine")) throw new ArgumentException($"schedule must be none, step, multistep or cosine, got '{Schedule}'.");
+        if (BatchNorm is not ("train" or "frozen")) throw new ArgumentException($"batchNorm (--bn) must be train or frozen, got '{BatchNorm}'.");
         foreach (var k in LossWeights.Keys)
             if (!Tasks.Contains(k)) throw new ArgumentException($"lossWeights names task '{k}', which is not among tasks ({string.Join(", ", Tasks)}).");
     }

@@ -76,7 +76,7 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
         var running = spec.Tasks.ToDictionary(t => t.Name, _ => 0.0);
         int step = start;
         state.Step = step;
-        model.Train();
+        TrainMode();
         foreach (var e in _ext) e.OnStart(state);
 
         void Validate()
@@ -104,6 +104,7 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
             Checkpoint.Save(model, last, meta);
             SafeTensors.Write(lastOptim, optimizer.ExportState());
             log.Flush();
+            TrainMode();
             evaluated?.Invoke(step, ev, dt);
         }
 
@@ -161,6 +162,14 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
             bestDT = DeltaT.Compute(bestEval.Metrics, reference ?? bestEval.Metrics, bestEval.MetricInfo, skipZeroBaseline: true);
         }
         return new TrainResult(best, last, bestStep, bestEval, bestDT!, sw.Elapsed, step - start);
+    }
+
+    /// <summary>Training mode, with batch norm in eval mode when its statistics are frozen.</summary>
+    private void TrainMode()
+    {
+        model.Train();
+        if (config.BatchNorm == "frozen")
+            foreach (var (_, m) in model.NamedModules()) if (m is Engine.NN.BatchNorm2d) m.Eval();
     }
 
     private Optimizer MakeOptimizer()
