@@ -34,9 +34,10 @@ internal static class TrainCommand
         var head = new Option<string?>("--head") { Description = "Dense head type override: light or aspp." };
         var headWidth = new Option<int?>("--head-width") { Description = "Head width override." };
         var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
+        var bn = new Option<string?>("--bn") { Description = "Batch norm while training: train (batch statistics; default) or frozen (running statistics fixed)." };
         var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
         var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
-            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth, classes };
+            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth, classes, bn };
         cmd.SetAction(p =>
         {
             var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
@@ -57,6 +58,7 @@ internal static class TrainCommand
             if (p.GetValue(evalEvery) is int ee) c.EvalEvery = ee;
             if (p.GetValue(output) is string op) c.Output = op;
             if (p.GetValue(noAug)) c.Augment = false;
+            if (p.GetValue(bn) is string bnMode) c.BatchNorm = bnMode;
             if (p.GetValue(classes) is int k) c.Classes = k;
             if (p.GetValue(weights) is string ws)
                 foreach (var (task, weight) in CliParsing.LossWeights(ws)) c.LossWeights[task] = weight;
