@@ -32,7 +32,12 @@ public static class PyTorchImport
         var masks = new Dictionary<string, Tensor>(sd.Masks);
         l.Prepare(tensors, masks, notes);
         var inferred = new List<string>();
-        var spec = l.Infer(tensors, tasks, ignoreIndex, inferred);
+        ModelSpec spec;
+        try { spec = l.Infer(tensors, tasks, ignoreIndex, inferred); }
+        catch (ArgumentException e) when (!l.Recognizes(tensors.Keys) && Layouts.All.FirstOrDefault(x => x.Recognizes(tensors.Keys)) is { } fits)
+        {
+            throw new ArgumentException($"{e.Message} (the file's names look like the {fits.Name} layout: try --layout {fits.Name} or auto)");
+        }
         var model = ModelFactory.Build(spec);
         var names = l.Names(model);
         var own = model.StateDict();

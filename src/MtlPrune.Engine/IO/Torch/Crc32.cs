@@ -1,7 +1,7 @@
 namespace MtlPrune.Engine.IO.Torch;
 
 /// <summary>CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as zip entries store it.</summary>
-internal static class Crc32
+public static class Crc32
 {
     private static readonly uint[] Table = Build();
 
