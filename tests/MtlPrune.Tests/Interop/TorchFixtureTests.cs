@@ -140,6 +140,26 @@ public class TorchFixtureTests
         Assert.Equal(DType.I64, SafeTensors.Read(dir.File("e.safetensors")).Tensors.Single(t => t.Name == "backbone.bn1.num_batches_tracked").DType);
     }
 
+    /// <summary>0-d buffers saved with shape [1] load (PyTorch accepts them for num_batches_tracked); missing and unexpected tensors are listed by name.</summary>
+    [Fact]
+    public void ScalarBuffersOfShapeOneLoadAndMissingOrExtraTensorsAreNamed()
+    {
+        using var dir = new TempDir();
+        var sd = StateDictFile.Read(Fixture("scenenet_tiny.pth")).Tensors;
+        var edited = sd.ToDictionary(kv => kv.Key, kv => kv.Key.EndsWith("num_batches_tracked") ? kv.Value.Reshape(1) : kv.Value);
+        SafeTensors.Write(dir.File("shape1.safetensors"), edited);
+        var r = PyTorchImport.Import(dir.File("shape1.safetensors"), "auto", Tasks);
+        Assert.Empty(r.Model.StateDict()["backbone.bn1.num_batches_tracked"].Shape);
+
+        var broken = sd.Where(kv => kv.Key != "backbone.blocks.2.1.conv2.weight").ToDictionary(kv => kv.Key, kv => kv.Value);
+        broken["backbone.extra.weight"] = Tensor.Ones(2);
+        SafeTensors.Write(dir.File("broken.safetensors"), broken);
+        var e = Assert.Throws<ArgumentException>(() => PyTorchImport.Import(dir.File("broken.safetensors"), "auto", Tasks));
+        Assert.Contains("backbone.blocks.2.1.conv2.weight", e.Message);
+        Assert.Contains("backbone.extra.weight", e.Message);
+        Assert.Contains("Nothing was written", e.Message);
+    }
+
     [Fact]
     public void TasksMustMatchTheHeadsAndMismatchesAreNamed()
     {
