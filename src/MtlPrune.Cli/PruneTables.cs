@@ -33,6 +33,9 @@ internal static class PruneTables
         ConsoleUi.Line(Markup.Escape(string.Create(ci,
             $"sparsity requested {r.RequestedSparsity:P2}, achieved {r.Sparsity.Selected.Sparsity:P2} over the selected weights; " +
             $"time: scoring {t.Scoring:F1} s, fine-tuning {t.Finetune:F1} s ({r.FinetuneSteps} steps, best at {r.BestStep}), total {t.Total:F1} s")));
+        var cs = r.Compute;
+        ConsoleUi.Line(Markup.Escape($"compute: {cs.ScoringPasses} scoring passes + {cs.MethodTrainingSteps} method training steps + {cs.FinetuneSteps} fine-tuning steps = {cs.Total} batches" +
+            (cs.ShareOfDenseTraining is double share ? string.Create(ci, $" ({share:P1} of the dense training's {cs.DenseTrainingSteps} steps)") : "")));
     }
 
     /// <summary>The dry run's listing: every selected weight, and totals per component.</summary>

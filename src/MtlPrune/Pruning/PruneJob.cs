@@ -32,7 +32,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
     /// <summary>Loads the model and lists what would be pruned, without writing anything.</summary>
     public DryRunResult DryRun()
     {
-        var (model, _, config) = Load();
+        var (model, _, config, _) = Load();
         var targets = options.Selection.Select(model);
         return new DryRunResult(model, targets, SparsityReport.Measure(model, InputShape(config), targets.Select(t => t.Name).ToHashSet()));
     }
@@ -44,7 +44,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
     {
         var total = Stopwatch.StartNew();
         var sw = Stopwatch.StartNew();
-        var (model, sourceTasks, ft) = Load();
+        var (model, sourceTasks, ft, src) = Load();
         var targets = options.Selection.Select(model);
         string sha = Sha256(options.Checkpoint);
         ClaimOutput(sha, force);
@@ -59,33 +59,59 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         var denseVal = Evaluator.Evaluate(model, val, Math.Max(ft.Batch, 16));
         double denseTime = sw.Elapsed.TotalSeconds;
 
-        Log?.Invoke($"{method.Name}: computing masks for {targets.Count} weights ({targets.Sum(t => (long)t.Numel):N0} values) at {options.Sparsity:P1} sparsity");
+        Log?.Invoke($"{method.Name}: pruning {targets.Count} weights ({targets.Sum(t => (long)t.Numel):N0} values) to {options.Sparsity:P1} sparsity");
+        var pruningMeta = new Dictionary<string, string>();
+        int methodSteps = 0;
+        TrainResult TrainPhase(TrainingPhase phase)
+        {
+            var c = ft.Clone();
+            c.Iterations = phase.Iterations;
+            c.EvalEvery = Math.Min(ft.EvalEvery, phase.Iterations);
+            c.Output = Path.Combine(options.Output, "phases", phase.Name);
+            phase.Configure?.Invoke(c);
+            var ext = new List<TrainingExtension>();
+            if (MaskSet.FromModel(model).Count > 0) ext.Add(new MaskEnforcement());
+            ext.AddRange(phase.Extensions);
+            ext.Add(new MetadataExtension(pruningMeta));
+            Log?.Invoke($"training phase '{phase.Name}': {c.Iterations} steps ({c.Optimizer}, lr {c.Lr:G3}, batch norm {c.BatchNorm})");
+            var r = new TrainingLoop(model, train, val, c, ext, denseVal.Metrics) { EvaluateAtStart = phase.EvaluateAtStart }
+                .Run(progress: p => Progress?.Invoke(phase.Name, p.Step, p.Iterations, string.Join(" ", p.Losses.Select(kv => $"{kv.Key} {kv.Value:F3}"))));
+            var (best, _) = Checkpoint.Load(r.BestCheckpoint);
+            model.LoadStateDict(best.StateDict());
+            if (MaskSet.FromModel(best) is { Count: > 0 } m) m.Apply(model);
+            methodSteps += r.Steps;
+            return r;
+        }
         sw.Restart();
         var ctx = new PruningContext
         {
             Model = model, Targets = targets, Sparsity = options.Sparsity, Seed = options.Seed,
             CalibrationBatches = n => Calibration(train, ft, n),
             Progress = (phase, done, all) => Progress?.Invoke(phase, done, all, null),
+            Log = Log, Training = ft, Source = src, TrainPhase = TrainPhase, Budget = options.Budget,
         };
-        var result = method.ComputeMasks(ctx);
-        double maskTime = sw.Elapsed.TotalSeconds;
+        var result = method.Prune(ctx);
+        double methodTime = sw.Elapsed.TotalSeconds;
         double scoring = result.Details.TryGetValue("scoringSeconds", out var sc) && sc is double d ? d : 0;
         result.Masks.Apply(model);
         var names = targets.Select(t => t.Name).ToHashSet();
         var sparsity = SparsityReport.Measure(model, InputShape(ft), names, options.Sparsity);
         Log?.Invoke($"masks applied: {sparsity.Selected.Sparsity:P2} sparsity over the selected weights (requested {options.Sparsity:P2})");
+        foreach (var (k, v) in PruningMetadata(sha, sourceTasks, result, sparsity)) pruningMeta[k] = v;
 
         sw.Restart();
-        var pruned = Evaluate(model, test, "pruned model");
+        var pruned = Evaluate(model, test, result.Trained ? "pruned and trained model" : "pruned model");
         double evalTime = sw.Elapsed.TotalSeconds;
 
-        var pruningMeta = PruningMetadata(sha, sourceTasks, result, sparsity);
         int steps = 0, bestStep = 0;
         MultiTaskModel final = model;
+        int finetuneIterations = options.FinetuneIterations == 0 ? 0 : Math.Max(1, (int)Math.Round(options.FinetuneIterations * options.Budget));
         sw.Restart();
-        if (options.FinetuneIterations > 0)
+        if (finetuneIterations > 0 && !result.Trained)
         {
-            Log?.Invoke($"fine-tuning {options.FinetuneIterations} steps ({ft.Optimizer}, lr {ft.Lr:G3}) with the masks enforced; validating every {ft.EvalEvery}");
+            ft.Iterations = finetuneIterations;
+            ft.EvalEvery = Math.Min(ft.EvalEvery, finetuneIterations);
+            Log?.Invoke($"fine-tuning {finetuneIterations} steps ({ft.Optimizer}, lr {ft.Lr:G3}) with the masks enforced; validating every {ft.EvalEvery}");
             var loop = new TrainingLoop(model, train, val, ft, new TrainingExtension[] { new MaskEnforcement(), new MetadataExtension(pruningMeta) }, denseVal.Metrics)
             { EvaluateAtStart = true };
             var r = loop.Run(progress: p => Progress?.Invoke("fine-tuning", p.Step, p.Iterations,
@@ -95,7 +121,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         }
         double ftTime = sw.Elapsed.TotalSeconds;
         sw.Restart();
-        var finetuned = options.FinetuneIterations > 0 ? Evaluate(final, test, "fine-tuned model") : pruned;
+        var finetuned = steps > 0 ? Evaluate(final, test, "fine-tuned model") : pruned;
         evalTime += sw.Elapsed.TotalSeconds;
         var finalSparsity = SparsityReport.Measure(final, InputShape(ft), names, options.Sparsity);
 
@@ -116,8 +142,9 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
             RequestedSparsity = options.Sparsity, Sparsity = finalSparsity, MetricInfo = info,
             Dense = dense, Pruned = pruned, Finetuned = finetuned,
             PrunedDeltaT = Delta(pruned, dense, info), FinetunedDeltaT = Delta(finetuned, dense, info),
-            Seconds = new PhaseTimes(load, denseTime, scoring, maskTime - scoring, ftTime, evalTime, total.Elapsed.TotalSeconds),
+            Seconds = new PhaseTimes(load, denseTime, scoring, methodTime - scoring, ftTime, evalTime, total.Elapsed.TotalSeconds),
             OutputCheckpoint = output,
+            Compute = new ComputeSpent(result.ScoringPasses, result.TrainingSteps + methodSteps, steps, src?.Iterations, result.Trained, options.Budget),
         };
         AtomicFile.WriteAllText(Path.Combine(options.Output, "report.json"), JsonSerializer.Serialize(report, ReportJson));
         AtomicFile.WriteAllText(Path.Combine(options.Output, "report.md"), PruneReportMarkdown.Render(report));
@@ -131,7 +158,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
     };
 
     /// <summary>Loads the source, checks the tasks and builds the fine-tune configuration.</summary>
-    private (MultiTaskModel Model, IReadOnlyList<string> SourceTasks, TrainConfig Finetune) Load()
+    private (MultiTaskModel Model, IReadOnlyList<string> SourceTasks, TrainConfig Finetune, TrainConfig? Source) Load()
     {
         options.Validate();
         var (source, meta) = Checkpoint.Load(options.Checkpoint);
@@ -165,7 +192,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         ft.LossWeights = (options.LossWeights ?? src.LossWeights).Where(kv => options.Tasks.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         ft.Output = Path.Combine(options.Output, "finetune");
         ft.Validate();
-        return (model, sourceTasks, ft);
+        return (model, sourceTasks, ft, TrainConfig.FromMetadata(meta, options.Checkpoint));
     }
 
     /// <summary>The shape of one input image, for MAC counting: the validation split's first sample, or [3, size, size]

@@ -43,6 +43,9 @@ public sealed record PruneOptions
     public int TestCount { get; init; } = 200;
     public int? Classes { get; init; }
 
+    /// <summary>Scales every iteration count (the fine-tune's and the method's own) for quick looks, e.g. 0.1.</summary>
+    public double Budget { get; init; } = 1;
+
     /// <summary>Checks the values and names the option at fault.</summary>
     public void Validate()
     {
@@ -54,6 +57,7 @@ public sealed record PruneOptions
         if (WeightDecay < 0) throw new ArgumentException($"--weight-decay must be 0 or more, got {WeightDecay}.");
         if (EvalEvery < 1) throw new ArgumentException($"--eval-every must be positive, got {EvalEvery}.");
         if (Batch is < 1) throw new ArgumentException($"--batch must be positive, got {Batch}.");
+        if (!(Budget > 0 && Budget <= 100)) throw new ArgumentException($"--budget must be in (0, 100], got {Budget}.");
         if (TestCount < 1) throw new ArgumentException($"--test-count must be positive, got {TestCount}.");
         if (LossWeights is not null)
             foreach (var k in LossWeights.Keys)

@@ -11,6 +11,18 @@ public sealed record DeltaTPair(DeltaTResult SumPerTask, DeltaTResult MeanPerTas
 /// <summary>Wall time of each phase, in seconds.</summary>
 public sealed record PhaseTimes(double Load, double DenseEvaluation, double Scoring, double Masks, double Finetune, double Evaluation, double Total);
 
+/// <summary>
+/// The compute a run spent, in passes over one batch: scoring passes (forward + backward, no update), the method's own
+/// training steps, and fine-tuning steps; beside the dense model's own training length when the checkpoint recorded it.
+/// </summary>
+public sealed record ComputeSpent(int ScoringPasses, int MethodTrainingSteps, int FinetuneSteps, int? DenseTrainingSteps, bool MethodTrained, double Budget)
+{
+    /// <summary>Scoring passes plus training steps.</summary>
+    public int Total => ScoringPasses + MethodTrainingSteps + FinetuneSteps;
+    /// <summary>Total against the dense training's steps (CUT's paper claims about 5%).</summary>
+    public double? ShareOfDenseTraining => DenseTrainingSteps is int d && d > 0 ? (double)Total / d : null;
+}
+
 /// <summary>Everything a pruning run reports; written as <c>report.json</c> and rendered as <c>report.md</c>.</summary>
 public sealed record PruneReport
 {
@@ -42,4 +54,5 @@ public sealed record PruneReport
     public required DeltaTPair FinetunedDeltaT { get; init; }
     public required PhaseTimes Seconds { get; init; }
     public required string OutputCheckpoint { get; init; }
+    public required ComputeSpent Compute { get; init; }
 }

@@ -26,6 +26,10 @@ public static class PruneReportMarkdown
         sb.AppendLine(r.FinetuneSteps == 0 ? "- Fine-tune: none" : string.Create(ci,
             $"- Fine-tune: {f.Optimizer} lr {f.Lr:G3}, weight decay {f.WeightDecay:G3}, schedule {f.Schedule}{(f.Schedule == "step" ? $" {f.StepSize}/{f.Gamma}" : "")}, {r.FinetuneSteps} steps of batch {f.Batch}, " +
             $"loss weights {string.Join(", ", r.KeptTasks.Select(t => $"{t} {(f.LossWeights.TryGetValue(t, out var w) ? w : 1):G3}"))}; best at step {r.BestStep} by validation ΔT"));
+        var cs = r.Compute;
+        sb.AppendLine($"- Compute (batches through the network): {cs.ScoringPasses} scoring passes + {cs.MethodTrainingSteps} steps of the method's own training + {cs.FinetuneSteps} fine-tuning steps = {cs.Total}" +
+            (cs.ShareOfDenseTraining is double share ? string.Create(ci, $", {share:P1} of the dense model's {cs.DenseTrainingSteps} training steps") : "") +
+            (cs.Budget != 1 ? string.Create(ci, $" (budget ×{cs.Budget:G3})") : ""));
         sb.AppendLine();
         sb.AppendLine($"## Metrics on the test split ({r.TestCount} images)").AppendLine();
         sb.AppendLine("| task | metric | better | dense | pruned | fine-tuned |").AppendLine("|---|---|---|---|---|---|");

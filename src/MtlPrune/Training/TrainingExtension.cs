@@ -43,6 +43,12 @@ public abstract class TrainingExtension
     /// <summary>Extra values for this step's log row (<c>metrics.csv</c>, <c>metrics.jsonl</c>).</summary>
     public virtual void AddToLog(TrainingState state, Dictionary<string, double> values) { }
 
+    /// <summary>
+    /// Whether the model as it stands may become the best checkpoint (e.g. AdapMTL's only once its sparsity has reached
+    /// the target). All extensions must agree. When no validation was eligible, the last checkpoint is the best.
+    /// </summary>
+    public virtual bool IsCheckpointEligible(TrainingState state) => true;
+
     /// <summary>Extra metadata for every checkpoint the loop writes.</summary>
     public virtual void AddToCheckpoint(Dictionary<string, string> metadata) { }
 

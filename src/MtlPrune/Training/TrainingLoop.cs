@@ -63,6 +63,7 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
         {
             File.Delete(Path.Combine(config.Output, "metrics.jsonl"));
             File.Delete(Path.Combine(config.Output, "metrics.csv"));
+            File.Delete(best);
         }
         AtomicFile.WriteAllText(Path.Combine(config.Output, "config.json"), config.ToJson());
         var log = new MetricsLog(config.Output);
@@ -94,7 +95,7 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
                 ["mtlprune.baseline"] = JsonSerializer.Serialize(reference),
             };
             foreach (var x in _ext) x.AddToCheckpoint(meta);
-            if (dt.Overall > bestDelta)
+            if (dt.Overall > bestDelta && _ext.All(x => x.IsCheckpointEligible(state)))
             {
                 bestDelta = dt.Overall; bestStep = step; bestEval = ev; bestDT = dt;
                 Checkpoint.Save(model, best, meta);
@@ -155,6 +156,13 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
         foreach (var x in _ext) x.OnEnd(state);
         log.Flush();
         TrainingCurves.Write(config.Output);
+        if (!File.Exists(best))
+        {
+            // No validation was eligible (or none ran): the last state is the result.
+            Checkpoint.Save(model, best, new Dictionary<string, string> { ["mtlprune.step"] = step.ToString(CultureInfo.InvariantCulture), ["mtlprune.config"] = config.ToJson() }
+                .Concat(ExtensionMetadata()).ToDictionary(kv => kv.Key, kv => kv.Value));
+            bestStep = step; bestEval = null;
+        }
         if (bestEval is null)
         {
             var (bm, _) = Checkpoint.Load(best);
@@ -162,6 +170,13 @@ public sealed class TrainingLoop(MultiTaskModel model, IDataset train, IDataset 
             bestDT = DeltaT.Compute(bestEval.Metrics, reference ?? bestEval.Metrics, bestEval.MetricInfo, skipZeroBaseline: true);
         }
         return new TrainResult(best, last, bestStep, bestEval, bestDT!, sw.Elapsed, step - start);
+    }
+
+    private Dictionary<string, string> ExtensionMetadata()
+    {
+        var meta = new Dictionary<string, string>();
+        foreach (var x in _ext) x.AddToCheckpoint(meta);
+        return meta;
     }
 
     /// <summary>Training mode, with batch norm in eval mode when its statistics are frozen.</summary>

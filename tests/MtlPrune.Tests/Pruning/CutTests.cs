@@ -66,7 +66,7 @@ public class CutTests
         var before = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
         var targets = new PruningSelection().Select(model);
         var cut = new Cut(new CutOptions { CalibrationBatches = 2 });
-        cut.ComputeMasks(Context(model, 0.5, PruningFixture.Batches(2)));
+        cut.Prune(Context(model, 0.5, PruningFixture.Batches(2)));
         foreach (var (k, v) in model.StateDict()) Assert.Equal(before[k], v.ToArray());
         Assert.All(model.Parameters(), p => Assert.True(p.RequiresGrad));
         Assert.All(targets, t => Assert.Null(t.Layer.Parametrization));
@@ -79,7 +79,7 @@ public class CutTests
     {
         var batches = PruningFixture.Batches(3);
         MaskSet Run(string fusion) => new Cut(new CutOptions { CalibrationBatches = 3, Fusion = Fusion.Parse(fusion) })
-            .ComputeMasks(Context(PruningFixture.TinyModel(2).SelectTasks("seg", "depth", "normal"), 0.8, batches)).Masks;
+            .Prune(Context(PruningFixture.TinyModel(2).SelectTasks("seg", "depth", "normal"), 0.8, batches)).Masks;
         var a = Run("or"); var b = Run("or");
         foreach (var (n, m) in a.Masks) Assert.Equal(m.ToArray(), b.Masks[n].ToArray());
         foreach (var f in new[] { "or", "and", "vote" })
@@ -95,12 +95,12 @@ public class CutTests
     public void FixedKeepRatioIsUsedAsGiven()
     {
         var model = PruningFixture.TinyModel(2).SelectTasks("seg");
-        var r = new Cut(new CutOptions { CalibrationBatches = 1, KeepRatio = 0.25 }).ComputeMasks(Context(model, 0.9, PruningFixture.Batches(1)));
+        var r = new Cut(new CutOptions { CalibrationBatches = 1, KeepRatio = 0.25 }).Prune(Context(model, 0.9, PruningFixture.Batches(1)));
         Assert.Equal(0.25, (double)r.Details["keepRatio"]!);
         // One task: its mask keeps ⌊n·0.25⌋ weights of backbone + head.
         Assert.Equal((long)Math.Floor(r.Masks.TotalNumel * 0.25), r.Masks.TotalKept);
         Assert.Contains("--keep-ratio", Assert.Throws<ArgumentException>(() =>
-            new Cut(new CutOptions { KeepRatio = 1.5 }).ComputeMasks(Context(model, 0.9, PruningFixture.Batches(1)))).Message);
+            new Cut(new CutOptions { KeepRatio = 1.5 }).Prune(Context(model, 0.9, PruningFixture.Batches(1)))).Message);
     }
 
     [Fact]
@@ -109,10 +109,10 @@ public class CutTests
         var model = PruningFixture.TinyModel(2);
         var ctx = Context(model, 0.7, PruningFixture.Batches(1), seed: 3);
         long n = ctx.Targets.Sum(t => (long)t.Numel);
-        var rnd = new RandomPruning().ComputeMasks(ctx).Masks;
+        var rnd = new RandomPruning().Prune(ctx).Masks;
         Assert.Equal(n - (long)Math.Round(0.7 * n), rnd.TotalKept);
-        Assert.Equal(rnd.Masks.Values.Select(m => m.ToArray()).SelectMany(x => x), new RandomPruning().ComputeMasks(ctx).Masks.Masks.Values.Select(m => m.ToArray()).SelectMany(x => x));
-        var mag = new MagnitudePruning().ComputeMasks(ctx).Masks;
+        Assert.Equal(rnd.Masks.Values.Select(m => m.ToArray()).SelectMany(x => x), new RandomPruning().Prune(ctx).Masks.Masks.Values.Select(m => m.ToArray()).SelectMany(x => x));
+        var mag = new MagnitudePruning().Prune(ctx).Masks;
         Assert.Equal(rnd.TotalKept, mag.TotalKept);
         // Every kept weight is at least as large as every pruned one.
         float minKept = float.MaxValue, maxPruned = 0;

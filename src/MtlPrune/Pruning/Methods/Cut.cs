@@ -35,7 +35,7 @@ public sealed class Cut(CutOptions options) : IPruningMethod
         ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval",
     };
 
-    public PruningResult ComputeMasks(PruningContext ctx)
+    public PruningResult Prune(PruningContext ctx)
     {
         if (options.CalibrationBatches < 1) throw new ArgumentException($"--calib-batches must be positive, got {options.CalibrationBatches}.");
         if (options.KeepRatio is double kr && !(kr > 0 && kr <= 1)) throw new ArgumentException($"--keep-ratio must be in (0, 1], got {kr}.");
@@ -73,6 +73,6 @@ public sealed class Cut(CutOptions options) : IPruningMethod
             ["scoringSeconds"] = scoringTime.TotalSeconds,
             ["maskSeconds"] = sw.Elapsed.TotalSeconds,
         };
-        return new PruningResult(masks, details);
+        return new PruningResult(masks, details) { ScoringPasses = options.CalibrationBatches * tasks.Count };
     }
 }

@@ -9,7 +9,7 @@ public sealed class MagnitudePruning : IPruningMethod
     public string Name => "magnitude";
     public IReadOnlyDictionary<string, object?> Options => new Dictionary<string, object?>();
 
-    public PruningResult ComputeMasks(PruningContext ctx)
+    public PruningResult Prune(PruningContext ctx)
     {
         var scores = ctx.Targets.Select(t => (float[]?)t.Weight.ToArray().Select(MathF.Abs).ToArray()).ToList();
         return GlobalTopK.Prune(ctx, scores, "magnitude");

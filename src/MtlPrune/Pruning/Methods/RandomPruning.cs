@@ -12,7 +12,7 @@ public sealed class RandomPruning : IPruningMethod
     public string Name => "random";
     public IReadOnlyDictionary<string, object?> Options => new Dictionary<string, object?>();
 
-    public PruningResult ComputeMasks(PruningContext ctx)
+    public PruningResult Prune(PruningContext ctx)
     {
         var rng = new Rng(ctx.Seed * 2_654_435_761 + 17);
         var scores = ctx.Targets.Select(t => (float[]?)Enumerable.Range(0, t.Numel).Select(_ => (float)rng.NextDouble()).ToArray()).ToList();
