@@ -11,7 +11,7 @@ internal static class PruneCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "The dense multi-task checkpoint (written by `mtlprune train`).", Required = true };
-        var method = new Option<string>("--method") { Description = "cut (default), random or magnitude.", DefaultValueFactory = _ => "cut" };
+        var method = new Option<string>("--method") { Description = "cut (default), adapmtl, magnitude or random.", DefaultValueFactory = _ => "cut" };
         var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks to keep, e.g. seg,depth; the other heads are dropped.", Required = true };
         var sparsity = new Option<double>("--sparsity") { Description = "Target sparsity over the selected weights, in (0, 1), e.g. 0.9.", Required = true };
         var output = new Option<string>("--out") { Description = "Output directory: pruned.safetensors, report.md, report.json, finetune/.", Required = true };
@@ -19,6 +19,14 @@ internal static class PruneCommand
         var keepRatio = new Option<double?>("--keep-ratio") { Description = "CUT: a fixed per-task keep ratio instead of solving for --sparsity (the reference code's calibrated values: NYUv2 0.08 at 90%, 0.257 at 70%, 0.46 at 50%)." };
         var calib = new Option<int>("--calib-batches") { Description = "CUT: calibration batches from the training split (reference: 50).", DefaultValueFactory = _ => 50 };
         var scoreMode = new Option<string>("--score-mode") { Description = "CUT: train (reference: batch statistics, dropout on) or eval.", DefaultValueFactory = _ => "train" };
+        var trainIters = new Option<int?>("--train-iters") { Description = "Methods that train (adapmtl): training steps (default: the dense model's own training length)." };
+        var thresholdInit = new Option<double?>("--threshold-init") { Description = "adapmtl: initial threshold parameter s for every component (default: chosen so the thresholds reach the target after about 60% of training; the reference uses -30.5, its README -20, for 20,000 steps)." };
+        var thresholdDecay = new Option<double?>("--threshold-decay") { Description = "adapmtl: weight decay of the thresholds alone, the force that raises them (default: the weights' decay, as in the reference)." };
+        var shared = new Option<bool>("--shared-threshold") { Description = "adapmtl: one threshold for all components (the paper's ablation 'without adaptive thresholds')." };
+        var noAdaptive = new Option<bool>("--no-adaptive-weights") { Description = "adapmtl: fixed loss weights instead of adaptive task weighting." };
+        var fromScratch = new Option<bool>("--from-scratch") { Description = "adapmtl: start from a fresh initialisation instead of the checkpoint's weights." };
+        var scope = new Option<string>("--scope") { Description = "magnitude: global (one ranking over all layers) or layer (the same sparsity in each layer).", DefaultValueFactory = _ => "global" };
+        var budget = new Option<double>("--budget") { Description = "Scale every iteration count (fine-tune and method training), e.g. 0.1 for a quick look.", DefaultValueFactory = _ => 1.0 };
         var iters = new Option<int>("--finetune-iters") { Description = "Fine-tuning steps (reference: 1000 on NYUv2 and Cityscapes, 200 on Taskonomy); 0 skips fine-tuning.", DefaultValueFactory = _ => 1000 };
         var optimizer = new Option<string>("--optimizer") { Description = "Fine-tuning optimizer: adam (reference), adamw or sgd.", DefaultValueFactory = _ => "adam" };
         var lr = new Option<double>("--lr") { Description = "Fine-tuning learning rate (reference: 1e-5; 1e-6 on Taskonomy).", DefaultValueFactory = _ => 1e-5 };
@@ -46,7 +54,7 @@ internal static class PruneCommand
         var force = new Option<bool>("--force") { Description = "Replace a different run already in --out." };
         var cmd = new Command("prune", "Prune a multi-task checkpoint for the tasks you keep: masks by the chosen method at the target sparsity, fine-tuning with the masks enforced, metrics before and after, and a report.")
         {
-            checkpoint, method, tasks, sparsity, output, fusion, keepRatio, calib, scoreMode, iters, optimizer, lr, wd, schedule, stepSize, gamma, evalEvery,
+            checkpoint, method, tasks, sparsity, output, fusion, keepRatio, calib, scoreMode, trainIters, thresholdInit, thresholdDecay, shared, noAdaptive, fromScratch, scope, budget, iters, optimizer, lr, wd, schedule, stepSize, gamma, evalEvery,
             bn, batch, weights, seed, data, root, size, trainCount, valCount, testCount, classes, roles, types, include, exclude, dryRun, force,
         };
         cmd.SetAction(p =>
@@ -65,9 +73,15 @@ internal static class PruneCommand
                 BatchNorm = CliParsing.Choice(p.GetValue(bn)!, "--bn", "train", "frozen"),
                 LossWeights = p.GetValue(weights) is string w ? CliParsing.LossWeights(w) : null, Data = p.GetValue(data), DataRoot = p.GetValue(root),
                 Size = p.GetValue(size), TrainCount = p.GetValue(trainCount), ValCount = p.GetValue(valCount), TestCount = p.GetValue(testCount),
-                Classes = p.GetValue(classes),
+                Classes = p.GetValue(classes), Budget = p.GetValue(budget),
             };
-            var m = Method(p.GetValue(method)!, p.GetValue(fusion)!, p.GetValue(keepRatio), p.GetValue(calib), CliParsing.Choice(p.GetValue(scoreMode)!, "--score-mode", "train", "eval"));
+            var m = PruningMethods.Create(p.GetValue(method)!, new MethodSettings
+            {
+                Fusion = p.GetValue(fusion)!, KeepRatio = p.GetValue(keepRatio), CalibrationBatches = p.GetValue(calib),
+                ScoreInTrainMode = CliParsing.Choice(p.GetValue(scoreMode)!, "--score-mode", "train", "eval") == "train",
+                TrainIterations = p.GetValue(trainIters), ThresholdInit = p.GetValue(thresholdInit), ThresholdDecay = p.GetValue(thresholdDecay), SharedThreshold = p.GetValue(shared),
+                AdaptiveWeights = !p.GetValue(noAdaptive), FromScratch = p.GetValue(fromScratch), Scope = p.GetValue(scope)!,
+            });
             return Execute(options, m, p.GetValue(dryRun), p.GetValue(force));
         });
         return cmd;
@@ -92,11 +106,4 @@ internal static class PruneCommand
         return 0;
     }
 
-    public static IPruningMethod Method(string name, string fusion, double? keepRatio, int calibBatches, string scoreMode) => name switch
-    {
-        "cut" => new Cut(new CutOptions { Fusion = Fusion.Parse(fusion), KeepRatio = keepRatio, CalibrationBatches = calibBatches, ScoreInTrainMode = scoreMode == "train" }),
-        "random" => new RandomPruning(),
-        "magnitude" => new MagnitudePruning(),
-        _ => throw new ArgumentException($"--method: unknown method '{name}' (cut, random, magnitude)."),
-    };
 }

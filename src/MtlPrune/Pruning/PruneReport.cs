@@ -9,7 +9,8 @@ public sealed record MetricSet(Dictionary<string, Dictionary<string, double>> Me
 public sealed record DeltaTPair(DeltaTResult SumPerTask, DeltaTResult MeanPerTask);
 
 /// <summary>Wall time of each phase, in seconds.</summary>
-public sealed record PhaseTimes(double Load, double DenseEvaluation, double Scoring, double Masks, double Finetune, double Evaluation, double Total);
+/// <remarks><c>Method</c> is the method's work besides scoring: building masks, and its own training if it trains.</remarks>
+public sealed record PhaseTimes(double Load, double DenseEvaluation, double Scoring, double Method, double Finetune, double Evaluation, double Total);
 
 /// <summary>
 /// The compute a run spent, in passes over one batch: scoring passes (forward + backward, no update), the method's own

@@ -11,6 +11,9 @@ public sealed class TrainingState(MultiTaskModel model, Optimizer optimizer, Tra
     public TrainConfig Config { get; } = config;
     /// <summary>Steps completed so far (0 before the first).</summary>
     public int Step { get; internal set; }
+
+    /// <summary>This state with <see cref="Step"/> set (for driving extensions outside the loop, e.g. in tests).</summary>
+    public TrainingState WithStep(int step) { Step = step; return this; }
 }
 
 /// <summary>
