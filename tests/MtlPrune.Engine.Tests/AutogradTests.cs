@@ -101,4 +101,15 @@ public class AutogradTests
         var e3 = Assert.Throws<ArgumentException>(() => Loss.CrossEntropy(Tensor.Zeros(1, 2), Tensor.FromArray(new float[] { 5 }, 1)));
         Assert.Contains("label 5", e3.Message);
     }
+
+    /// <summary>A tensor with a zero-size dimension is contiguous and empty (found by fuzzing the PyTorch reader).</summary>
+    [Fact]
+    public void ZeroSizeTensorsAreContiguousAndEmpty()
+    {
+        var t = Tensor.Zeros(8, 3, 0, 7);
+        Assert.True(t.IsContiguous);
+        Assert.Equal(0, t.Span.Length);
+        Assert.Empty(t.ToArray());
+        Assert.Equal(new[] { 8, 3, 0, 7 }, t.Shape);
+    }
 }

@@ -74,11 +74,12 @@ public sealed partial class Tensor
     /// <summary>Size of dimension <paramref name="dim"/>; negative values count from the end (~ <c>size(dim)</c>).</summary>
     public int Size(int dim) => _shape[NormalizeDim(dim, Rank)];
 
-    /// <summary>True when the elements are laid out densely in row-major order from <see cref="Offset"/>.</summary>
+    /// <summary>True when the elements are laid out densely in row-major order from <see cref="Offset"/> (always, for an empty tensor).</summary>
     public bool IsContiguous
     {
         get
         {
+            if (Numel == 0) return true;
             int expected = 1;
             for (int i = Rank - 1; i >= 0; i--)
             {

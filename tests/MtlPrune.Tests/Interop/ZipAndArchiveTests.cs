@@ -76,6 +76,22 @@ public class ZipAndArchiveTests
         Assert.Contains("more than one tensor can hold", Fault(StateDict(("w", big)), ("0", four)));
     }
 
+    /// <summary>Zero-size tensors (found by the long fuzz run): any offset is fine, nothing is read, the shape is kept.</summary>
+    [Fact]
+    public void ZeroSizeTensorsReadAsEmptyWhateverTheirOffset()
+    {
+        var pkl = StateDict(("a", Tensor(Storage("FloatStorage", "0", 4), 9, new[] { 8, 3, 0, 7 }, new[] { 21, 7, 7, 1 })),
+            ("b", Tensor(Storage("FloatStorage", "0", 4), 0, new[] { 1, 16, 0, 1 }, new[] { 16, 1, 1, 1 })));
+        using var a = Archive(TorchZip.Torch(pkl, ("0", TorchZip.Floats(1, 2, 3, 4))));
+        foreach (var (k, v) in ((PyDict)a.Root!).Items)
+        {
+            var t = a.Materialize((TorchTensor)v!, (string)k!);
+            Assert.Equal(0, t.Numel);
+            Assert.Empty(t.ToArray());
+        }
+        Assert.Equal(new[] { 8, 3, 0, 7 }, a.Materialize((TorchTensor)((PyDict)a.Root!).Items[0].Value!, "a").Shape);
+    }
+
     [Fact]
     public void ArchiveShapeIsChecked()
     {

@@ -14,12 +14,17 @@ public sealed class TorchArchive : IDisposable
     private readonly ZipReader _zip;
     private readonly string _prefix;
     private readonly Dictionary<string, byte[]> _storages = new();
+    private readonly Dictionary<string, ZipEntry> _byName;
 
     public string Source { get; }
     /// <summary>The unpickled object (a <see cref="PyDict"/> for a state dict).</summary>
     public object? Root { get; }
 
-    private TorchArchive(ZipReader zip, string prefix, object? root, string source) { _zip = zip; _prefix = prefix; Root = root; Source = source; }
+    private TorchArchive(ZipReader zip, string prefix, object? root, string source)
+    {
+        _zip = zip; _prefix = prefix; Root = root; Source = source;
+        _byName = zip.Entries.ToDictionary(e => e.Name);
+    }
 
     public void Dispose() => _zip.Dispose();
 
@@ -72,8 +77,8 @@ public sealed class TorchArchive : IDisposable
     private byte[] StorageBytes(TorchStorage s, string tensorName)
     {
         if (_storages.TryGetValue(s.Key, out var b)) return b;
-        var entry = _zip.Entries.FirstOrDefault(e => e.Name == _prefix + "data/" + s.Key)
-            ?? throw new ModelFormatException(Source, $"tensor '{tensorName}' refers to storage '{s.Key}', which the archive does not contain.");
+        if (!_byName.TryGetValue(_prefix + "data/" + s.Key, out var entry))
+            throw new ModelFormatException(Source, $"tensor '{tensorName}' refers to storage '{s.Key}', which the archive does not contain.");
         long need;
         try { need = checked(s.Numel * DTypeInfo.SizeOf(s.DType)); }
         catch (OverflowException) { throw new ModelFormatException(Source, $"storage '{s.Key}' declares {s.Numel} elements, which overflows."); }
@@ -100,9 +105,12 @@ public sealed class TorchArchive : IDisposable
         if (numel > int.MaxValue) throw new ModelFormatException(Source, $"tensor '{name}' has {numel} elements, more than one tensor can hold (2^31 - 1).");
         if (numel > 0 && (t.Offset >= s.Numel || last >= s.Numel))
             throw new ModelFormatException(Source, $"tensor '{name}' (shape [{string.Join(", ", t.Size)}], offset {t.Offset}) reads element {last}, beyond its storage '{s.Key}' of {s.Numel} elements.");
-        var bytes = numel == 0 ? Array.Empty<byte>() : StorageBytes(s, name);
         var shape = t.Size.Select(d => (int)d).ToArray();
         var result = Engine.Tensor.Empty(shape);
+        result.FileDType = s.DType;
+        result.Name = name;
+        if (numel == 0) return result;                    // nothing to read: the offset does not matter
+        var bytes = StorageBytes(s, name);
         var dst = result.Span;
         int size = DTypeInfo.SizeOf(s.DType);
         bool contiguous = true;
