@@ -11,11 +11,11 @@ internal static class PruneCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "The dense multi-task checkpoint (written by `mtlprune train`).", Required = true };
-        var method = new Option<string>("--method") { Description = "cut (default), adapmtl, magnitude or random.", DefaultValueFactory = _ => "cut" };
+        var method = new Option<string>("--method") { Description = "cut (default), adapmtl, disparse-static, disparse-pt, disparse-dynamic, snip, lth, imp, magnitude or random.", DefaultValueFactory = _ => "cut" };
         var tasks = new Option<string>("--tasks") { Description = "Comma-separated tasks to keep, e.g. seg,depth; the other heads are dropped.", Required = true };
         var sparsity = new Option<double>("--sparsity") { Description = "Target sparsity over the selected weights, in (0, 1), e.g. 0.9.", Required = true };
         var output = new Option<string>("--out") { Description = "Output directory: pruned.safetensors, report.md, report.json, finetune/.", Required = true };
-        var fusion = new Option<string>("--fusion") { Description = "CUT backbone fusion: or | and | vote[:tau]. Default vote, tau = floor(K/2)+1 for K kept tasks: what the CUT reference code runs for 2-3 tasks (it hard-codes tau = 2; for 2 tasks vote is and). The paper recommends or for up to 5 tasks.", DefaultValueFactory = _ => "vote" };
+        var fusion = new Option<string>("--fusion") { Description = "CUT (and DiSparse, whose default is or) backbone fusion: or | and | vote[:tau]. Default vote, tau = floor(K/2)+1 for K kept tasks: what the CUT reference code runs for 2-3 tasks (it hard-codes tau = 2; for 2 tasks vote is and). The paper recommends or for up to 5 tasks.", DefaultValueFactory = _ => "vote" };
         var keepRatio = new Option<double?>("--keep-ratio") { Description = "CUT: a fixed per-task keep ratio instead of solving for --sparsity (the reference code's calibrated values: NYUv2 0.08 at 90%, 0.257 at 70%, 0.46 at 50%)." };
         var calib = new Option<int>("--calib-batches") { Description = "CUT: calibration batches from the training split (reference: 50).", DefaultValueFactory = _ => 50 };
         var scoreMode = new Option<string>("--score-mode") { Description = "CUT: train (reference: batch statistics, dropout on) or eval.", DefaultValueFactory = _ => "train" };
@@ -26,6 +26,9 @@ internal static class PruneCommand
         var noAdaptive = new Option<bool>("--no-adaptive-weights") { Description = "adapmtl: fixed loss weights instead of adaptive task weighting." };
         var fromScratch = new Option<bool>("--from-scratch") { Description = "adapmtl: start from a fresh initialisation instead of the checkpoint's weights." };
         var scope = new Option<string>("--scope") { Description = "magnitude: global (one ranking over all layers) or layer (the same sparsity in each layer).", DefaultValueFactory = _ => "global" };
+        var snipVariant = new Option<string>("--snip-variant") { Description = "snip: joint (multi-task loss over --calib-batches, train mode, as the CUT code) or single (one batch, eval mode, as the paper).", DefaultValueFactory = _ => "joint" };
+        var impRate = new Option<double>("--imp-rate") { Description = "imp: fraction of the remaining weights each round removes (then --finetune-iters steps).", DefaultValueFactory = _ => 0.5 };
+        var rewind = new Option<string>("--rewind") { Description = "lth: rewind the survivors to init (the dense model's initialisation) or to step k of its training.", DefaultValueFactory = _ => "init" };
         var budget = new Option<double>("--budget") { Description = "Scale every iteration count (fine-tune and method training), e.g. 0.1 for a quick look.", DefaultValueFactory = _ => 1.0 };
         var iters = new Option<int>("--finetune-iters") { Description = "Fine-tuning steps (reference: 1000 on NYUv2 and Cityscapes, 200 on Taskonomy); 0 skips fine-tuning.", DefaultValueFactory = _ => 1000 };
         var optimizer = new Option<string>("--optimizer") { Description = "Fine-tuning optimizer: adam (reference), adamw or sgd.", DefaultValueFactory = _ => "adam" };
@@ -54,7 +57,7 @@ internal static class PruneCommand
         var force = new Option<bool>("--force") { Description = "Replace a different run already in --out." };
         var cmd = new Command("prune", "Prune a multi-task checkpoint for the tasks you keep: masks by the chosen method at the target sparsity, fine-tuning with the masks enforced, metrics before and after, and a report.")
         {
-            checkpoint, method, tasks, sparsity, output, fusion, keepRatio, calib, scoreMode, trainIters, thresholdInit, thresholdDecay, shared, noAdaptive, fromScratch, scope, budget, iters, optimizer, lr, wd, schedule, stepSize, gamma, evalEvery,
+            checkpoint, method, tasks, sparsity, output, fusion, keepRatio, calib, scoreMode, trainIters, thresholdInit, thresholdDecay, shared, noAdaptive, fromScratch, scope, snipVariant, impRate, rewind, budget, iters, optimizer, lr, wd, schedule, stepSize, gamma, evalEvery,
             bn, batch, weights, seed, data, root, size, trainCount, valCount, testCount, classes, roles, types, include, exclude, dryRun, force,
         };
         cmd.SetAction(p =>
@@ -81,6 +84,7 @@ internal static class PruneCommand
                 ScoreInTrainMode = CliParsing.Choice(p.GetValue(scoreMode)!, "--score-mode", "train", "eval") == "train",
                 TrainIterations = p.GetValue(trainIters), ThresholdInit = p.GetValue(thresholdInit), ThresholdDecay = p.GetValue(thresholdDecay), SharedThreshold = p.GetValue(shared),
                 AdaptiveWeights = !p.GetValue(noAdaptive), FromScratch = p.GetValue(fromScratch), Scope = p.GetValue(scope)!,
+                SnipVariant = p.GetValue(snipVariant)!, ImpRate = p.GetValue(impRate), Rewind = p.GetValue(rewind)!,
             });
             return Execute(options, m, p.GetValue(dryRun), p.GetValue(force));
         });

@@ -28,12 +28,19 @@ public sealed record MethodSettings
     public bool FromScratch { get; init; }
     /// <summary>Magnitude: <c>global</c> (one ranking) or <c>layer</c> (the same sparsity in every layer).</summary>
     public string Scope { get; init; } = "global";
+    /// <summary>SNIP: <c>joint</c> (the multi-task loss over the calibration batches) or <c>single</c> (one batch, as the paper).</summary>
+    public string SnipVariant { get; init; } = "joint";
+    /// <summary>IMP: fraction of the remaining weights removed per round.</summary>
+    public double ImpRate { get; init; } = 0.5;
+    /// <summary>LTH: <c>init</c> or a step to rewind the survivors to.</summary>
+    public string Rewind { get; init; } = "init";
 }
 
 /// <summary>The pruning methods by name.</summary>
 public static class PruningMethods
 {
-    public static readonly IReadOnlyList<string> Names = new[] { "cut", "adapmtl", "magnitude", "random" };
+    public static readonly IReadOnlyList<string> Names = new[]
+        { "cut", "adapmtl", "disparse-static", "disparse-pt", "disparse-dynamic", "snip", "lth", "imp", "magnitude", "random" };
 
     /// <exception cref="ArgumentException">Unknown name or bad settings; the message names the option.</exception>
     public static IPruningMethod Create(string name, MethodSettings s) => name switch
@@ -52,6 +59,14 @@ public static class PruningMethods
             "global" => false, "layer" => true, _ => throw new ArgumentException($"--scope must be global or layer, got '{s.Scope}'."),
         }),
         "random" => new Methods.RandomPruning(),
+        "snip" => new Methods.Snip(new Methods.SnipOptions { Variant = s.SnipVariant, CalibrationBatches = s.CalibrationBatches, Iterations = s.TrainIterations }),
+        "imp" => new Methods.Imp(new Methods.ImpOptions { Rate = s.ImpRate }),
+        "lth" => new Methods.LotteryTicket(new Methods.LotteryTicketOptions { Rewind = s.Rewind, Iterations = s.TrainIterations }),
+        "disparse-static" or "disparse-pt" or "disparse-dynamic" => new Methods.DiSparse(new Methods.DiSparseOptions
+        {
+            Variant = name["disparse-".Length..], Fusion = s.Fusion == "vote" ? Pruning.Fusion.Or : Pruning.Fusion.Parse(s.Fusion), KeepRatio = s.KeepRatio,
+            CalibrationBatches = s.CalibrationBatches, Iterations = s.TrainIterations,
+        }),
         _ => throw new ArgumentException($"--method: unknown method '{name}' ({string.Join(", ", Names)})."),
     };
 }

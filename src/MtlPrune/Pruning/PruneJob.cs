@@ -45,6 +45,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         var total = Stopwatch.StartNew();
         var sw = Stopwatch.StartNew();
         var (model, sourceTasks, ft, src) = Load();
+        var sourceSpec = ModelSpec.FromJson(Engine.IO.SafeTensors.Read(options.Checkpoint).Metadata[Checkpoint.ModelKey], options.Checkpoint);
         var targets = options.Selection.Select(model);
         string sha = Sha256(options.Checkpoint);
         ClaimOutput(sha, force);
@@ -88,7 +89,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
             Model = model, Targets = targets, Sparsity = options.Sparsity, Seed = options.Seed,
             CalibrationBatches = n => Calibration(train, ft, n),
             Progress = (phase, done, all) => Progress?.Invoke(phase, done, all, null),
-            Log = Log, Training = ft, Source = src, TrainPhase = TrainPhase, Budget = options.Budget,
+            Log = Log, Training = ft, Source = src, SourceSpec = sourceSpec, TrainPhase = TrainPhase, Budget = options.Budget,
         };
         var result = method.Prune(ctx);
         double methodTime = sw.Elapsed.TotalSeconds;

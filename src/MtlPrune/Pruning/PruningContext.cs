@@ -28,6 +28,8 @@ public sealed class PruningContext
     public TrainConfig? Training { get; init; }
     /// <summary>The dense model's own training configuration, when the checkpoint recorded it (for training from scratch and rewinding).</summary>
     public TrainConfig? Source { get; init; }
+    /// <summary>The source checkpoint's model spec, with all its tasks (rebuilding its exact initialisation needs every head).</summary>
+    public ModelSpec? SourceSpec { get; init; }
     /// <summary>Runs a training phase on <see cref="Model"/> through the one training loop and leaves the phase's best checkpoint in the model.</summary>
     public Func<TrainingPhase, TrainResult>? TrainPhase { get; init; }
     /// <summary>Scales every iteration count of the method (a quick look: 0.1).</summary>

@@ -38,41 +38,32 @@ public sealed class Cut(CutOptions options) : IPruningMethod
     public PruningResult Prune(PruningContext ctx)
     {
         if (options.CalibrationBatches < 1) throw new ArgumentException($"--calib-batches must be positive, got {options.CalibrationBatches}.");
-        if (options.KeepRatio is double kr && !(kr > 0 && kr <= 1)) throw new ArgumentException($"--keep-ratio must be in (0, 1], got {kr}.");
-        var tasks = ctx.Model.Tasks.Where(t => ctx.Targets.Any(p => p.Role.Task == t.Name || p.Role.IsShared)).ToList();
+        var tasks = PerTaskMasks.Tasks(ctx);
         options.Fusion.Threshold(tasks.Count);      // reject an impossible vote threshold before any work
-        var objectives = tasks.Select(t => new ScoringObjective(t.Name,
-            b => LossTargets.Loss(t, ctx.Model.ForwardAll(b.Images, new[] { t.Name })[t.Name], b.Targets[t.Name]),
-            p => p.BelongsTo(t.Name))).ToList();
+        var byName = ctx.Model.Tasks.ToDictionary(t => t.Name);
+        var objectives = tasks.Select(n => new ScoringObjective(n,
+            b => LossTargets.Loss(byName[n], ctx.Model.ForwardAll(b.Images, new[] { n })[n], b.Targets[n]), p => p.BelongsTo(n))).ToList();
         var sw = Stopwatch.StartNew();
         var raw = ConnectionSensitivity.Score(ctx.Model, ctx.Targets, objectives, ctx.CalibrationBatches(options.CalibrationBatches),
             options.ScoreInTrainMode, done => ctx.Progress?.Invoke("scoring", done, options.CalibrationBatches));
         var scoringTime = sw.Elapsed;
-        // v_k = G_k / Σ G_k over the task's sub-model (a positive constant per task: it does not change the ranking).
-        foreach (var perTarget in raw)
+        Normalise(raw);
+        sw.Restart();
+        var (masks, details) = PerTaskMasks.Build(ctx, tasks, raw, options.Fusion, options.KeepRatio);
+        details["calibrationBatches"] = options.CalibrationBatches;
+        details["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval";
+        details["scoringSeconds"] = scoringTime.TotalSeconds;
+        details["maskSeconds"] = sw.Elapsed.TotalSeconds;
+        return new PruningResult(masks, details) { ScoringPasses = options.CalibrationBatches * tasks.Count };
+    }
+
+    /// <summary>v_k = G_k / Σ G_k over each task's sub-model (a positive constant per task: it does not change the ranking).</summary>
+    public static void Normalise(float[]?[][] scores)
+    {
+        foreach (var perTarget in scores)
         {
             double sum = perTarget.Where(s => s is not null).Sum(s => s!.Sum(v => (double)v));
             if (sum > 0) foreach (var s in perTarget) if (s is not null) for (int e = 0; e < s.Length; e++) s[e] = (float)(s[e] / sum);
         }
-        var builder = new TaskMaskBuilder(ctx.Targets, tasks.Select(t => t.Name).ToList(), raw, options.Fusion);
-        sw.Restart();
-        double r; KeepRatioSolution? solution = null;
-        if (options.KeepRatio is double fixedRatio) r = fixedRatio;
-        else { solution = KeepRatioSolver.Solve(builder, ctx.Sparsity); r = solution.KeepRatio; }
-        var masks = builder.Build(r);
-        var details = new Dictionary<string, object?>
-        {
-            ["fusion"] = options.Fusion.ToString(tasks.Count),
-            ["keepRatio"] = r,
-            ["keepRatioSource"] = options.KeepRatio is null ? "solved" : "fixed",
-            ["solverIterations"] = solution?.Iterations,
-            ["perTaskKept"] = builder.PerTaskKept(r),
-            ["scoredTasks"] = tasks.Select(t => t.Name).ToList(),
-            ["calibrationBatches"] = options.CalibrationBatches,
-            ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval",
-            ["scoringSeconds"] = scoringTime.TotalSeconds,
-            ["maskSeconds"] = sw.Elapsed.TotalSeconds,
-        };
-        return new PruningResult(masks, details) { ScoringPasses = options.CalibrationBatches * tasks.Count };
     }
 }
