@@ -123,6 +123,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         double ftTime = sw.Elapsed.TotalSeconds;
         sw.Restart();
         var finetuned = steps > 0 ? Evaluate(final, test, "fine-tuned model") : pruned;
+        var finalVal = Evaluator.Evaluate(final, val, Math.Max(ft.Batch, 16));
         evalTime += sw.Elapsed.TotalSeconds;
         var finalSparsity = SparsityReport.Measure(final, InputShape(ft), names, options.Sparsity);
 
@@ -145,6 +146,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
             PrunedDeltaT = Delta(pruned, dense, info), FinetunedDeltaT = Delta(finetuned, dense, info),
             Seconds = new PhaseTimes(load, denseTime, scoring, methodTime - scoring, ftTime, evalTime, total.Elapsed.TotalSeconds),
             OutputCheckpoint = output,
+            ValidationDeltaT = Delta(new MetricSet(finalVal.Metrics, finalVal.Losses), new MetricSet(denseVal.Metrics, denseVal.Losses), info),
             Compute = new ComputeSpent(result.ScoringPasses, result.TrainingSteps + methodSteps, steps, src?.Iterations, result.Trained, options.Budget),
         };
         AtomicFile.WriteAllText(Path.Combine(options.Output, "report.json"), JsonSerializer.Serialize(report, ReportJson));

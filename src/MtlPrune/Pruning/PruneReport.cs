@@ -56,4 +56,6 @@ public sealed record PruneReport
     public required PhaseTimes Seconds { get; init; }
     public required string OutputCheckpoint { get; init; }
     public required ComputeSpent Compute { get; init; }
+    /// <summary>ΔT of the final model on the validation split (what model selection may use; <c>compare --fusion auto</c> does).</summary>
+    public required DeltaTPair ValidationDeltaT { get; init; }
 }

@@ -3,8 +3,14 @@ using System.Text;
 
 namespace MtlPrune.Reports;
 
-/// <summary>One line of a chart: a name and (x, y) points.</summary>
-public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points);
+/// <summary>
+/// One line of a chart: a name and (x, y) points; optionally a spread per point (drawn as an error bar with a marker,
+/// e.g. the minimum and maximum over seeds).
+/// </summary>
+public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points)
+{
+    public IReadOnlyList<(double Low, double High)>? Spread { get; init; }
+}
 
 /// <summary>
 /// Small self-contained SVG line charts (no dependencies): panels stacked vertically, each with its own y axis, tick
@@ -12,7 +18,7 @@ public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Poi
 /// </summary>
 public static class SvgChart
 {
-    private static readonly string[] Colors = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2" };
+    internal static readonly string[] Colors = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2" };
 
     /// <summary>Renders panels (title, series, log y) one above the other.</summary>
     public static string Render(string title, string xLabel, IReadOnlyList<(string Title, IReadOnlyList<Series> Series, bool LogY)> panels, int width = 720, int panelHeight = 260)
@@ -27,7 +33,8 @@ public static class SvgChart
         {
             var (ptitle, series, logY) = panels[p];
             int y0 = top + p * (panelHeight + gap), plotW = width - left - right, plotH = panelHeight - 30;
-            var pts = series.SelectMany(s => s.Points).Where(q => double.IsFinite(q.Y) && (!logY || q.Y > 0)).ToList();
+            var pts = series.SelectMany(s => s.Points.Concat(s.Spread?.SelectMany((sp, i) => new (double X, double Y)[] { (s.Points[i].X, sp.Low), (s.Points[i].X, sp.High) }) ?? Enumerable.Empty<(double X, double Y)>()))
+                .Where(q => double.IsFinite(q.Y) && (!logY || q.Y > 0)).ToList();
             sb.Append(inv, $"<text x=\"{left}\" y=\"{y0 + 12}\" font-weight=\"bold\">{Escape(ptitle)}</text>\n");
             if (pts.Count == 0) continue;
             double xmin = pts.Min(q => q.X), xmax = pts.Max(q => q.X);
@@ -53,6 +60,14 @@ public static class SvgChart
                 var valid = s.Points.Where(q => double.IsFinite(q.Y) && (!logY || q.Y > 0)).ToList();
                 if (valid.Count > 0)
                     sb.Append(inv, $"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{string.Join(" ", valid.Select(q => $"{X(q.X):F1},{Y(q.Y):F1}"))}\"/>\n");
+                if (s.Spread is { } spread)
+                    for (int i = 0; i < s.Points.Count && i < spread.Count; i++)
+                    {
+                        var (x, y) = s.Points[i]; var (lo, hi) = spread[i];
+                        if (!double.IsFinite(y) || !double.IsFinite(lo) || !double.IsFinite(hi) || (logY && (lo <= 0 || y <= 0))) continue;
+                        sb.Append(inv, $"<line x1=\"{X(x):F1}\" x2=\"{X(x):F1}\" y1=\"{Y(lo):F1}\" y2=\"{Y(hi):F1}\" stroke=\"{color}\"/>");
+                        sb.Append(inv, $"<circle cx=\"{X(x):F1}\" cy=\"{Y(y):F1}\" r=\"3\" fill=\"{color}\"/>\n");
+                    }
                 int ly = y0 + 30 + si * 18;
                 sb.Append(inv, $"<line x1=\"{left + plotW + 12}\" x2=\"{left + plotW + 32}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"/><text x=\"{left + plotW + 38}\" y=\"{ly + 4}\">{Escape(s.Name)}</text>\n");
             }
@@ -61,5 +76,5 @@ public static class SvgChart
         return sb.ToString();
     }
 
-    private static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+    internal static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 }
