@@ -112,6 +112,24 @@ public class PruneCliTests : IDisposable
     }
 
     [Fact]
+    public void CompareWritesTablesAndPlotsAndResumes()
+    {
+        var args = new[] { "compare", "--checkpoint", _dense, "--tasks", "seg,depth", "--methods", "magnitude,random", "--sparsity", "0.6", "--out", Path.Combine(_dir, "cmp"),
+            "--finetune-iters", "2", "--eval-every", "2", "--test-count", "4" };
+        var (code, output) = CliRunner.Run(args);
+        Assert.True(code == 0, output);
+        Assert.Contains("2 runs: 2 ran, 0 reused", output);
+        foreach (var f in new[] { "compare.md", "compare.csv", "compare.json", "deltat-vs-sparsity.svg", "component-sparsity.svg", "metric-vs-sparsity.svg" })
+            Assert.True(File.Exists(Path.Combine(_dir, "cmp", f)), f);
+        (code, output) = CliRunner.Run(args);
+        Assert.Equal(0, code);
+        Assert.Contains("2 runs: 0 ran, 2 reused", output);
+        (code, output) = CliRunner.Run("compare", "--checkpoint", _dense, "--methods", "magnitude,lottery", "--out", Path.Combine(_dir, "cmp2"));
+        Assert.Equal(1, code);
+        Assert.Contains("lottery", output);
+    }
+
+    [Fact]
     public void DemoFindsItsCheckpointBesideTheExecutable()
     {
         Assert.True(File.Exists(DemoCommand.DefaultCheckpoint), DemoCommand.DefaultCheckpoint);

@@ -33,7 +33,7 @@ public static class CompareWriters
         sb.AppendLine($"Metrics on the test split, after each method's fine-tuning or training; model selection on the validation split. Mean ± standard deviation over seeds. ΔT in % against the dense model (AdapMTL's convention: sum over a task's metrics, mean over tasks). {budgetNote}").AppendLine();
         foreach (var level in s.Rows.GroupBy(r => r.Sparsity))
         {
-            sb.AppendLine($"## {level.Key.ToString("P0", Ci)} sparsity").AppendLine();
+            sb.AppendLine($"## {(level.Key * 100).ToString("0.#", Ci)}% sparsity").AppendLine();
             var header = new List<string> { "method" };
             var align = new List<string> { "---" };
             foreach (var t in s.Tasks)
