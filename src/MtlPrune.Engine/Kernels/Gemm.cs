@@ -49,13 +49,19 @@ internal static unsafe class Gemm
         int panels = (n + Nr - 1) / Nr;
         int t = work < 1 << 20 ? 1 : Math.Min(threads, panels);
         if (t <= 1) { Range(a, b, m, 0, n, n, k, c, ldc, accumulate); return; }
-        int per = (panels + t - 1) / t * Nr;
-        var cp = c; var bb = b;
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+        var body = new RangeBody<TB> { A = a, B = b, M = m, N = n, K = k, C = c, Ldc = ldc, Accumulate = accumulate, Per = (panels + t - 1) / t * Nr };
+        WorkerPool.For(t, ref body);
+    }
+
+    /// <summary>One thread's share of <see cref="Run{TB}"/>: a range of columns.</summary>
+    private struct RangeBody<TB> : IParallelBody where TB : struct, IBSource
+    {
+        public MatView A; public TB B; public int M, N, K, Ldc, Per; public float* C; public bool Accumulate;
+        public void Run(int i)
         {
-            int j0 = i * per, j1 = Math.Min(n, j0 + per);
-            if (j0 < j1) Range(a, bb, m, j0, j1, n, k, cp, ldc, accumulate);
-        });
+            int j0 = i * Per, j1 = Math.Min(N, j0 + Per);
+            if (j0 < j1) Range(A, B, M, j0, j1, N, K, C, Ldc, Accumulate);
+        }
     }
 
     /// <summary>Columns [j0, j1) of C on the calling thread.</summary>
@@ -106,13 +112,19 @@ internal static unsafe class Gemm
         int panels = (n + Nr - 1) / Nr;
         int t = (long)m * n * k < 1 << 20 ? 1 : Math.Min(threads, panels);
         if (t <= 1) { OffsetRange(a, b, off, m, 0, n, k, c, ldc, accumulate); return; }
-        int per = (panels + t - 1) / t * Nr;
-        var bp = b; var op = off; var cp = c;
-        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+        var body = new OffsetBody { A = a, B = b, Off = off, M = m, N = n, K = k, C = c, Ldc = ldc, Accumulate = accumulate, Per = (panels + t - 1) / t * Nr };
+        WorkerPool.For(t, ref body);
+    }
+
+    /// <summary>One thread's share of <see cref="RunOffsets"/>: a range of columns.</summary>
+    private struct OffsetBody : IParallelBody
+    {
+        public MatView A; public float* B; public int* Off; public int M, N, K, Ldc, Per; public float* C; public bool Accumulate;
+        public void Run(int i)
         {
-            int j0 = i * per, j1 = Math.Min(n, j0 + per);
-            if (j0 < j1) OffsetRange(a, bp, op, m, j0, j1, k, cp, ldc, accumulate);
-        });
+            int j0 = i * Per, j1 = Math.Min(N, j0 + Per);
+            if (j0 < j1) OffsetRange(A, B, Off, M, j0, j1, K, C, Ldc, Accumulate);
+        }
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]

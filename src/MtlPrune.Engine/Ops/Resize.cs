@@ -18,8 +18,8 @@ public sealed partial class Tensor
         if (outH < 1 || outW < 1) throw new ArgumentException($"Interpolate: output size {outH}x{outW} must be positive.");
         if (mode == ResizeMode.Nearest && alignCorners) throw new ArgumentException("Interpolate: align_corners applies only to bilinear mode.");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        var (i0h, i1h, l1h) = Axis(h, outH, mode, alignCorners, scaleH);
-        var (i0w, i1w, l1w) = Axis(w, outW, mode, alignCorners, scaleW);
+        var (i0h, i1h, l1h) = ResizeAxis(h, outH, mode, alignCorners, scaleH);
+        var (i0w, i1w, l1w) = ResizeAxis(w, outW, mode, alignCorners, scaleW);
         var xc = x.Contiguous(); var xs = xc.Span;
         var y = Empty(new[] { n, c, outH, outW }); var ys = y.Span;
         int pin = h * w, pout = outH * outW;
@@ -62,7 +62,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>Source indices and weights along one axis. Nearest is bilinear with weight 0 on the second tap.</summary>
-    private static (int[] i0, int[] i1, float[] l1) Axis(int input, int output, ResizeMode mode, bool alignCorners, double? scale)
+    internal static (int[] i0, int[] i1, float[] l1) ResizeAxis(int input, int output, ResizeMode mode, bool alignCorners, double? scale)
     {
         var i0 = new int[output]; var i1 = new int[output]; var l1 = new float[output];
         if (mode == ResizeMode.Nearest)

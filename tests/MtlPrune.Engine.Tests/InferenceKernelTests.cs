@@ -1,0 +1,111 @@
+using MtlPrune.Engine;
+using MtlPrune.Engine.Inference;
+using MtlPrune.Engine.Kernels;
+using Activation = MtlPrune.Engine.Inference.Activation;
+
+namespace MtlPrune.Engine.Tests;
+
+public class InferenceKernelTests
+{
+    private static float[] SparseWeights(int n, double density, Rng rng) =>
+        Enumerable.Range(0, n).Select(_ => rng.NextDouble() < density ? (float)rng.NextNormal() : 0f).ToArray();
+
+    /// <summary>The sparse kernel equals the dense one (and the differentiable op) on every geometry, to 1e-5 of the output's scale.</summary>
+    [Theory]
+    [InlineData(1, 16, 24, 13, 11, 3, 1, 1, 1, 0.1, Activation.None)]
+    [InlineData(2, 8, 5, 9, 9, 3, 2, 1, 1, 0.3, Activation.Relu)]
+    [InlineData(1, 3, 16, 32, 30, 7, 2, 3, 1, 0.5, Activation.Relu)]
+    [InlineData(1, 16, 16, 12, 12, 3, 1, 2, 2, 0.2, Activation.None)]
+    [InlineData(1, 16, 40, 8, 8, 1, 1, 0, 1, 0.1, Activation.Relu6)]
+    [InlineData(1, 32, 8, 20, 20, 1, 2, 0, 1, 0.05, Activation.None)]
+    [InlineData(1, 4, 4, 3, 3, 3, 1, 4, 4, 0.9, Activation.None)]
+    [InlineData(1, 5, 7, 6, 6, 3, 1, 1, 1, 0.0, Activation.Relu)]
+    public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
+    {
+        var rng = new Rng((ulong)(c * 31 + o));
+        var weight = SparseWeights(o * c * k * k, density, rng);
+        var bias = Enumerable.Range(0, o).Select(_ => (float)rng.NextNormal()).ToArray();
+        var x = Tensor.Normal(new[] { n, c, h, w }, rng).ToArray();
+        var conv = new InferenceConv(weight, o, c, (k, k), bias, (s, s), (p, p), (d, d), 1, act);
+        var (ho, wo) = conv.OutputSize(h, w);
+        var dense = new float[n * o * ho * wo]; var sparse = new float[dense.Length];
+        conv.Kind = ConvKind.Dense; conv.Run(x, 0, n, h, w, dense, 0);
+        conv.Kind = ConvKind.Sparse; conv.Run(x, 0, n, h, w, sparse, 0);
+        var reference = Tensor.Conv2d(Tensor.FromArray(x, n, c, h, w), Tensor.FromArray(weight, o, c, k, k), Tensor.FromArray(bias, o), (s, s), (p, p), (d, d)).ToArray();
+        if (act == Activation.Relu) reference = reference.Select(v => Math.Max(v, 0f)).ToArray();
+        if (act == Activation.Relu6) reference = reference.Select(v => Math.Clamp(v, 0f, 6f)).ToArray();
+        double scale = reference.Max(v => Math.Abs(v)) + 1e-6;
+        for (int i = 0; i < dense.Length; i++)
+        {
+            Assert.True(Math.Abs(dense[i] - reference[i]) <= 1e-5 * scale, $"dense[{i}] {dense[i]} vs {reference[i]}");
+            Assert.True(Math.Abs(sparse[i] - reference[i]) <= 1e-5 * scale, $"sparse[{i}] {sparse[i]} vs {reference[i]}");
+        }
+        Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);
+    }
+
+    [Fact]
+    public void SparseFallbackWithoutAvx512EqualsDense()
+    {
+        Simd.ForceNarrow = true;
+        try { SparseEqualsDense(2, 8, 12, 10, 9, 3, 1, 1, 1, 0.2, Activation.Relu); }
+        finally { Simd.ForceNarrow = false; }
+    }
+
+    private struct CountBody : IParallelBody
+    {
+        public int[] Hits;
+        public void Run(int i) => Interlocked.Increment(ref Hits[i]);
+    }
+
+    private struct ThrowBody : IParallelBody
+    {
+        public void Run(int i) { if (i == 7) throw new InvalidOperationException("body 7"); }
+    }
+
+    /// <summary>The worker pool runs every iteration exactly once, passes exceptions to the caller, and serves several callers.</summary>
+    [Fact]
+    public void WorkerPoolRunsEachIterationOnceAndPropagatesErrors()
+    {
+        foreach (int count in new[] { 1, 2, 3, 17, 1000 })
+        {
+            var body = new CountBody { Hits = new int[count] };
+            WorkerPool.For(count, ref body);
+            Assert.All(body.Hits, h => Assert.Equal(1, h));
+        }
+        var bad = new ThrowBody();
+        Assert.Equal("body 7", Assert.Throws<InvalidOperationException>(() => WorkerPool.For(20, ref bad)).Message);
+        var ok = new CountBody { Hits = new int[50] };
+        WorkerPool.For(50, ref ok);                                    // the pool still works after an exception
+        Assert.All(ok.Hits, h => Assert.Equal(1, h));
+        Parallel.For(0, 8, _ =>
+        {
+            var b = new CountBody { Hits = new int[100] };
+            for (int r = 0; r < 20; r++) { Array.Clear(b.Hits); WorkerPool.For(100, ref b); Assert.All(b.Hits, h => Assert.Equal(1, h)); }
+        });
+    }
+
+    [Fact]
+    public void WorkerPoolAllocatesNothingPerLoop()
+    {
+        var body = new CountBody { Hits = new int[64] };
+        for (int i = 0; i < 100; i++) WorkerPool.For(64, ref body);    // warm up: threads, delegates
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 1000; i++) WorkerPool.For(64, ref body);
+        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 1000;
+        Assert.True(per < 64, $"{per} bytes per loop");
+    }
+
+    [Fact]
+    public void BilinearAndPoolingMatchTheDifferentiableOps()
+    {
+        var rng = new Rng(3);
+        var x = Tensor.Normal(new[] { 1, 3, 7, 9 }, rng);
+        var y = new float[3 * 20 * 17];
+        InferenceOps.ResizeBilinear(x.ToArray(), 3, 7, 9, y, 20, 17);
+        Assert.Equal(Tensor.Interpolate(x, 20, 17, ResizeMode.Bilinear, false).ToArray(), y);
+        var m = new float[3 * 4 * 5];
+        var (ho, wo) = InferenceOps.MaxPool2d(x.ToArray(), 3, 7, 9, 3, 2, 1, true, m);
+        Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).Shape[2..], new[] { ho, wo });
+        Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).ToArray(), m.Take(3 * ho * wo));
+    }
+}
