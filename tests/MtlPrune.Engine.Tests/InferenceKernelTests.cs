@@ -85,17 +85,6 @@ public class InferenceKernelTests
     }
 
     [Fact]
-    public void WorkerPoolAllocatesNothingPerLoop()
-    {
-        var body = new CountBody { Hits = new int[64] };
-        for (int i = 0; i < 100; i++) WorkerPool.For(64, ref body);    // warm up: threads, delegates
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 1000; i++) WorkerPool.For(64, ref body);
-        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 1000;
-        Assert.True(per < 64, $"{per} bytes per loop");
-    }
-
-    [Fact]
     public void BilinearAndPoolingMatchTheDifferentiableOps()
     {
         var rng = new Rng(3);
@@ -108,4 +97,30 @@ public class InferenceKernelTests
         Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).Shape[2..], new[] { ho, wo });
         Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).ToArray(), m.Take(3 * ho * wo));
     }
+}
+
+/// <summary>Allocation measurements count every thread's allocations, so they run with no other test alongside.</summary>
+[CollectionDefinition("alone", DisableParallelization = true)]
+public sealed class AloneCollection;
+
+[Collection("alone")]
+public class WorkerPoolAllocationTests
+{
+    private struct CountBody : MtlPrune.Engine.Kernels.IParallelBody
+    {
+        public int[] Hits;
+        public void Run(int i) => Interlocked.Increment(ref Hits[i]);
+    }
+
+    [Fact]
+    public void WorkerPoolAllocatesNothingPerLoop()
+    {
+        var body = new CountBody { Hits = new int[64] };
+        for (int i = 0; i < 100; i++) MtlPrune.Engine.Kernels.WorkerPool.For(64, ref body);    // warm up: threads, delegates
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 1000; i++) MtlPrune.Engine.Kernels.WorkerPool.For(64, ref body);
+        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 1000;
+        Assert.True(per < 64, $"{per} bytes per loop");
+    }
+
 }

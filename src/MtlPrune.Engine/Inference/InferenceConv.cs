@@ -65,12 +65,33 @@ public sealed class InferenceConv
         var (ho, wo) = OutputSize(h, w);
         if (ho < 1 || wo < 1) throw new ArgumentException($"InferenceConv: input {h}×{w} is smaller than the {Kernel.H}×{Kernel.W} kernel.");
         if (Kind == ConvKind.Sparse && _sparse is not null) RunSparse(x, xOff, n, h, w, ho, wo, y, yOff);
+        else RunDense(x, xOff, n, h, w, ho, wo, y, yOff);
+    }
+
+    /// <summary>The engine's dense kernels, called directly (one phase buffer for the batch; depthwise by its own kernel).</summary>
+    private unsafe void RunDense(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff)
+    {
+        var cg = new ConvGeometry(InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W, ho, wo);
+        var shape = new ConvKernels.Shape(n, InChannels, h, w, OutChannels, Groups, cg);
+        if (DepthwiseConv.Applies(shape)) DepthwiseConv.Forward(shape, x, xOff, _weight, 0, y, yOff);
         else
         {
-            var g = new ConvGeometry(InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W, ho, wo);
-            ConvKernels.Forward(new ConvKernels.Shape(n, InChannels, h, w, OutChannels, Groups, g), x, xOff, _weight, 0, _bias, 0, y, yOff);
-            InferenceOps.Activate(y.AsSpan(yOff, n * OutChannels * ho * wo), Activation);
+            var g = new PaddedConv.Geometry(n, InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
+            var offsets = PaddedConv.Offsets(g);
+            int og = OutChannels / Groups, taps = InChannels / Groups * Kernel.H * Kernel.W;
+            fixed (float* px = x) fixed (float* pw = _weight) fixed (float* py = y)
+                for (int gi = 0; gi < Groups; gi++)
+                    PaddedConv.Forward(new MatView(pw + (long)gi * og * taps, taps, 1), og, px + xOff + (long)gi * (InChannels / Groups) * h * w, InChannels * h * w, g, offsets,
+                        py + yOff + (long)gi * og * ho * wo, OutChannels * ho * wo, false, Gemm.MaxThreads);
         }
+        int plane = ho * wo;
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < OutChannels; o++)
+            {
+                var d = y.AsSpan(yOff + (i * OutChannels + o) * plane, plane);
+                if (_bias is not null && _bias[o] != 0) TensorPrimitives.Add(d, _bias[o], d);
+                InferenceOps.Activate(d, Activation);
+            }
     }
 
     private unsafe void RunSparse(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff)

@@ -27,46 +27,56 @@ internal static unsafe class DepthwiseConv
         for (int oh = 0; oh < ho; oh++) plane.Slice(oh * wo, wo).CopyTo(dst.Slice(oh * wp, wo));
     }
 
-    /// <summary>y = depthwise conv(x, w), y fully overwritten (bias added by the caller).</summary>
+    /// <summary>y = depthwise conv(x, w), y fully overwritten (bias added by the caller); planes in parallel.</summary>
     public static void Forward(ConvKernels.Shape s, float[] x, int xOff, float[] w, int wOff, float[] y, int yOff)
     {
+        var body = new PlaneBody { S = s, X = x, XOff = xOff, W = w, WOff = wOff, Y = y, YOff = yOff };
+        WorkerPool.For(s.N * s.O, ref body);
+    }
+
+    private struct PlaneBody : IParallelBody
+    {
+        public ConvKernels.Shape S; public float[] X, W, Y; public int XOff, WOff, YOff;
+        public void Run(int no) => Plane(S, X, XOff, W, WOff, Y, YOff, no);
+    }
+
+    /// <summary>Output plane <paramref name="no"/> (image n, channel o).</summary>
+    private static void Plane(ConvKernels.Shape s, float[] x, int xOff, float[] w, int wOff, float[] y, int yOff, int no)
+    {
         var g = s.G; int m = s.O / s.C, kk = g.Kh * g.Kw;
-        Parallel.For(0, s.N * s.O, new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads }, no =>
+        int n = no / s.O, o = no % s.O, c = o / m;
+        var padded = PadPlane(x.AsSpan(xOff + (n * s.C + c) * s.H * s.W, s.H * s.W), s.H, s.W, g.Ph, g.Pw, out _, out int wp);
+        var outp = y.AsSpan(yOff + (n * s.O + o) * s.Spatial, s.Spatial);
+        if (g.Sh == 1 && g.Sw == 1)
         {
-            int n = no / s.O, o = no % s.O, c = o / m;
-            var padded = PadPlane(x.AsSpan(xOff + (n * s.C + c) * s.H * s.W, s.H * s.W), s.H, s.W, g.Ph, g.Pw, out _, out int wp);
-            var outp = y.AsSpan(yOff + (n * s.O + o) * s.Spatial, s.Spatial);
-            if (g.Sh == 1 && g.Sw == 1)
+            // Over the padded width: one multiply-add of the whole plane per tap, then drop the extra columns.
+            int cols = (g.Ho - 1) * wp + g.Wo;
+            var tmp = BufferPool.Rent(cols);
+            tmp.AsSpan(0, cols).Clear();
+            for (int ki = 0; ki < g.Kh; ki++)
+                for (int kj = 0; kj < g.Kw; kj++)
+                    TensorPrimitives.MultiplyAdd(padded.AsSpan(ki * g.Dh * wp + kj * g.Dw, cols), w[wOff + o * kk + ki * g.Kw + kj], tmp.AsSpan(0, cols), tmp.AsSpan(0, cols));
+            for (int oh = 0; oh < g.Ho; oh++) tmp.AsSpan(oh * wp, g.Wo).CopyTo(outp.Slice(oh * g.Wo, g.Wo));
+            BufferPool.Return(tmp); BufferPool.Return(padded);
+            return;
+        }
+        outp.Clear();
+        for (int oh = 0; oh < g.Ho; oh++)
+        {
+            var row = outp.Slice(oh * g.Wo, g.Wo);
+            for (int ki = 0; ki < g.Kh; ki++)
             {
-                // Over the padded width: one multiply-add of the whole plane per tap, then drop the extra columns.
-                int cols = (g.Ho - 1) * wp + g.Wo;
-                var tmp = BufferPool.Rent(cols);
-                tmp.AsSpan(0, cols).Clear();
-                for (int ki = 0; ki < g.Kh; ki++)
-                    for (int kj = 0; kj < g.Kw; kj++)
-                        TensorPrimitives.MultiplyAdd(padded.AsSpan(ki * g.Dh * wp + kj * g.Dw, cols), w[wOff + o * kk + ki * g.Kw + kj], tmp.AsSpan(0, cols), tmp.AsSpan(0, cols));
-                for (int oh = 0; oh < g.Ho; oh++) tmp.AsSpan(oh * wp, g.Wo).CopyTo(outp.Slice(oh * g.Wo, g.Wo));
-                BufferPool.Return(tmp); BufferPool.Return(padded);
-                return;
-            }
-            outp.Clear();
-            for (int oh = 0; oh < g.Ho; oh++)
-            {
-                var row = outp.Slice(oh * g.Wo, g.Wo);
-                for (int ki = 0; ki < g.Kh; ki++)
+                int r = (oh * g.Sh + ki * g.Dh) * wp;
+                for (int kj = 0; kj < g.Kw; kj++)
                 {
-                    int r = (oh * g.Sh + ki * g.Dh) * wp;
-                    for (int kj = 0; kj < g.Kw; kj++)
-                    {
-                        float wv = w[wOff + o * kk + ki * g.Kw + kj];
-                        int start = r + kj * g.Dw;
-                        if (g.Sw == 1) TensorPrimitives.MultiplyAdd(padded.AsSpan(start, g.Wo), wv, row, row);
-                        else for (int ow = 0; ow < g.Wo; ow++) row[ow] += wv * padded[start + ow * g.Sw];
-                    }
+                    float wv = w[wOff + o * kk + ki * g.Kw + kj];
+                    int start = r + kj * g.Dw;
+                    if (g.Sw == 1) TensorPrimitives.MultiplyAdd(padded.AsSpan(start, g.Wo), wv, row, row);
+                    else for (int ow = 0; ow < g.Wo; ow++) row[ow] += wv * padded[start + ow * g.Sw];
                 }
             }
-            BufferPool.Return(padded);
-        });
+        }
+        BufferPool.Return(padded);
     }
 
     /// <summary>dx (=|+=) the input gradient: each output plane's taps scattered back into a padded input plane.</summary>

@@ -16,6 +16,10 @@ public sealed partial class Tensor
         return o;
     }
 
+    /// <summary>Output length of a pooling window (dilation 1), as PyTorch computes it; for inference planning.</summary>
+    public static int PoolOutputSizePublic(int input, int kernel, int stride, int pad, bool ceilMode) =>
+        PoolOutputSize(input, kernel, stride, pad, 1, ceilMode, "pooling");
+
     /// <summary>2-D max pooling (~ <c>F.max_pool2d</c>); padding counts as −∞; ties go to the first maximum.</summary>
     public static Tensor MaxPool2d(Tensor x, (int H, int W) kernel, (int H, int W) stride, (int H, int W) padding,
         bool ceilMode = false, (int H, int W)? dilation = null)

@@ -30,6 +30,13 @@ public sealed class BasicBlock : Module
             _downsample = RegisterModule("downsample", new Sequential(new Conv2d(inC, outC, 1, stride, bias: false, rng: rng), new BatchNorm2d(outC)));
     }
 
+    public Conv2d Conv1 => _conv1;
+    public BatchNorm2d Bn1 => _bn1;
+    public Conv2d Conv2 => _conv2;
+    public BatchNorm2d Bn2 => _bn2;
+    /// <summary>The shortcut's 1×1 conv and BN, or null for the identity.</summary>
+    public (Conv2d Conv, BatchNorm2d Bn)? Downsample => _downsample is null ? null : ((Conv2d)_downsample[0], (BatchNorm2d)_downsample[1]);
+
     public override Tensor Forward(Tensor x)
     {
         var y = _bn2.Forward(_conv2.Forward(_bn1.Forward(_conv1.Forward(x), relu: true)));
@@ -76,6 +83,11 @@ public sealed class ResNetBackbone : Backbone
     }
 
     public override int OutChannels => _out;
+    public Conv2d Conv1 => _conv1;
+    public BatchNorm2d Bn1 => _bn1;
+    /// <summary>Whether the stem ends with DeepLab's 3×3 stride-2 ceil-mode max pooling.</summary>
+    public bool DeepLabStem => _deeplabStem;
+    public IEnumerable<BasicBlock> Blocks => _layers.SelectMany(l => Enumerable.Range(0, l.Count).Select(i => (BasicBlock)l[i]));
 
     public override Tensor Forward(Tensor x)
     {
@@ -104,6 +116,10 @@ public sealed class InvertedResidual : Module
     }
 
     public override Tensor Forward(Tensor x) => _residual ? Tensor.Add(x, _conv.Forward(x)) : _conv.Forward(x);
+
+    /// <summary>The layers in order (conv, BN, ReLU6, ...).</summary>
+    public IEnumerable<Module> Layers => Enumerable.Range(0, _conv.Count).Select(i => _conv[i]);
+    public bool Residual => _residual;
 }
 
 /// <summary>
@@ -128,4 +144,6 @@ public sealed class MobileNetV2Backbone : Backbone
 
     public override int OutChannels => 1280;
     public override Tensor Forward(Tensor x) => _features.Forward(x);
+    /// <summary>The stem, the inverted residuals and the last 1×1 conv block, in order.</summary>
+    public IEnumerable<Module> Features => Enumerable.Range(0, _features.Count).Select(i => _features[i]);
 }

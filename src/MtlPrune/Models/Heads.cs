@@ -17,6 +17,10 @@ public sealed class LightHead : TaskHead
     }
 
     public override Tensor Forward(Tensor x) => _conv2.Forward(_bn1.Forward(_conv1.Forward(x), relu: true));
+
+    public Conv2d Conv1 => _conv1;
+    public BatchNorm2d Bn1 => _bn1;
+    public Conv2d Conv2 => _conv2;
 }
 
 /// <summary>
@@ -43,6 +47,9 @@ public sealed class AsppHead : TaskHead
         _drop = RegisterModule("dropout", new Dropout(dropout, rng));
     }
 
+    /// <summary>Each branch's three convolutions (dilated 3×3, 1×1, 1×1).</summary>
+    public IReadOnlyList<(Conv2d A, Conv2d B, Conv2d C)> Branches => _branches;
+
     public override Tensor Forward(Tensor x)
     {
         Tensor? sum = null;
@@ -61,6 +68,8 @@ public sealed class ClassificationHead : TaskHead
     private readonly Linear _fc;
 
     public ClassificationHead(int inC, int classes, Rng rng) => _fc = RegisterModule("fc", new Linear(inC, classes, rng: rng));
+
+    public Linear Fc => _fc;
 
     public override Tensor Forward(Tensor x) => _fc.Forward(Tensor.GlobalAvgPool2d(x).Flatten(1));
     public override Tensor Predict(Tensor features, (int H, int W) inputSize) => Forward(features);

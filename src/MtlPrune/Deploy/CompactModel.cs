@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using MtlPrune.Engine;
+using MtlPrune.Engine.Inference;
+
+namespace MtlPrune.Deploy;
+
+/// <summary>One convolution's kernel choice, with the times measured for it.</summary>
+public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs);
+
+/// <summary>
+/// The inference runtime of a pruned multi-task model (an <see cref="InferenceGraph"/>, usually from a <c>.mtlp</c> file).
+/// For each input shape it makes a plan once: every value's shape; buffer slots shared by values whose lifetimes do not
+/// overlap; and, per convolution, the faster of the engine's dense kernel and the sparse kernel, timed on that shape (the
+/// first plan, made at load for the model's own input size, decides). <see cref="Run(ReadOnlySpan{float}, int, int, int, IReadOnlyDictionary{string, float[]})"/>
+/// writes every task's output into caller buffers and allocates nothing in steady state; calls may come from several
+/// threads at once (each takes its own set of buffers).
+/// </summary>
+public sealed class CompactModel
+{
+    private readonly InferenceGraph _g;
+    private readonly Dictionary<GraphNode, InferenceConv> _convs = new(ReferenceEqualityComparer.Instance);
+    private readonly ConcurrentDictionary<(int N, int H, int W), Plan> _plans = new();
+    private readonly object _planning = new();
+    private bool _chosen;
+    private readonly List<LayerChoice> _choices = new();
+
+    public InferenceGraph Graph => _g;
+    public IReadOnlyList<string> Tasks { get; }
+    public IReadOnlyList<LayerChoice> Choices => _choices;
+
+    /// <summary>Prepares the layers; with <paramref name="inputSize"/> (or the graph's recorded input size) it plans for it at once.</summary>
+    public CompactModel(InferenceGraph graph, (int H, int W)? inputSize = null)
+    {
+        _g = graph;
+        Tasks = graph.Outputs.Select(o => o.Key).ToList();
+        foreach (var n in graph.Nodes.Where(n => n.Op == GraphOp.Conv))
+        {
+            var w = graph.Tensors[n.Weight!];
+            _convs[n] = new InferenceConv(w.Data, w.Shape[0], w.Shape[1] * n.Groups, (n.Kernel[0], n.Kernel[1]), n.Bias is null ? null : graph.Tensors[n.Bias].Data,
+                (n.Stride[0], n.Stride[1]), (n.Padding[0], n.Padding[1]), (n.Dilation[0], n.Dilation[1]), n.Groups, n.Activation);
+        }
+        var size = inputSize ?? RecordedInputSize(graph);
+        if (size is { } s) PlanFor(1, s.H, s.W);
+    }
+
+    /// <summary>Reads a <c>.mtlp</c> file and prepares the runtime for its recorded input size.</summary>
+    public static CompactModel Load(string path) => new(MtlpFile.Read(path));
+
+    private static (int H, int W)? RecordedInputSize(InferenceGraph g) =>
+        g.Metadata.TryGetValue("inputHeight", out var h) && g.Metadata.TryGetValue("inputWidth", out var w) && int.TryParse(h, out int hh) && int.TryParse(w, out int ww) ? (hh, ww) : null;
+
+    /// <summary>The output shape of <paramref name="task"/> for a batch of n images of h×w.</summary>
+    public int[] OutputShape(string task, int n, int h, int w)
+    {
+        var plan = PlanFor(n, h, w);
+        return plan.Shapes[_g.Outputs.First(o => o.Key == task).Value];
+    }
+
+    /// <summary>Per-task outputs for input [N, C, H, W], as new tensors (allocates the results; the computation does not).</summary>
+    public Dictionary<string, Tensor> Run(Tensor input)
+    {
+        if (input.Rank != 4 || input.Shape[1] != _g.InputChannels)
+            throw new ArgumentException($"CompactModel: input must be [N, {_g.InputChannels}, H, W], got {Tensor.ShapeString(input.Shape)}.");
+        int n = input.Shape[0], h = input.Shape[2], w = input.Shape[3];
+        var outs = Tasks.ToDictionary(t => t, t => new float[OutputShape(t, n, h, w).Aggregate(1, (a, b) => a * b)]);
+        Run(input.Contiguous().Span, n, h, w, outs);
+        return outs.ToDictionary(kv => kv.Key, kv => Tensor.FromArray(kv.Value, OutputShape(kv.Key, n, h, w)));
+    }
+
+    /// <summary>Runs the model on input [n, C, h, w] and writes each task's output into <paramref name="outputs"/>[task], sized as <see cref="OutputShape"/>.</summary>
+    public void Run(ReadOnlySpan<float> input, int n, int h, int w, IReadOnlyDictionary<string, float[]> outputs)
+    {
+        var plan = PlanFor(n, h, w);
+        if (input.Length != n * _g.InputChannels * h * w) throw new ArgumentException($"CompactModel: input has {input.Length} values, [{n}, {_g.InputChannels}, {h}, {w}] needs {n * _g.InputChannels * h * w}.");
+        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(size => new float[size]).ToArray();
+        try
+        {
+            input.CopyTo(buffers[plan.SlotOf[0]]);
+            foreach (var node in _g.Nodes) Execute(node, plan, buffers, h, w);
+            foreach (var (task, v) in _g.Outputs)
+            {
+                var dst = outputs[task];
+                int len = plan.Length(v);
+                if (dst.Length < len) throw new ArgumentException($"CompactModel: output buffer of '{task}' has {dst.Length} values, needs {len}.");
+                buffers[plan.SlotOf[v]].AsSpan(0, len).CopyTo(dst);
+            }
+        }
+        finally { plan.Free.Add(buffers); }
+    }
+
+    private void Execute(GraphNode node, Plan plan, float[][] b, int inH, int inW)
+    {
+        var inShape = plan.Shapes[node.Inputs[0]];
+        var x = b[plan.SlotOf[node.Inputs[0]]]; var y = b[plan.SlotOf[node.Output]];
+        int inLen = plan.Length(node.Inputs[0]), outLen = plan.Length(node.Output);
+        switch (node.Op)
+        {
+            case GraphOp.Conv:
+                _convs[node].Run(x, 0, inShape[0], inShape[2], inShape[3], y, 0);
+                break;
+            case GraphOp.BatchNorm:
+                {
+                    int c = inShape[1], plane = inShape[2] * inShape[3];
+                    var mean = _g.Tensors[node.Mean!].Data; var vr = _g.Tensors[node.Var!].Data;
+                    var gamma = node.Weight is null ? null : _g.Tensors[node.Weight].Data; var beta = node.Bias is null ? null : _g.Tensors[node.Bias].Data;
+                    for (int i = 0; i < inShape[0]; i++)
+                        for (int ch = 0; ch < c; ch++)
+                        {
+                            float scale = (float)((gamma?[ch] ?? 1f) / Math.Sqrt(vr[ch] + (double)node.Eps)), shift = (beta?[ch] ?? 0f) - mean[ch] * scale;
+                            var s = x.AsSpan((i * c + ch) * plane, plane); var d = y.AsSpan((i * c + ch) * plane, plane);
+                            System.Numerics.Tensors.TensorPrimitives.Multiply(s, scale, d);
+                            System.Numerics.Tensors.TensorPrimitives.Add(d, shift, d);
+                        }
+                    break;
+                }
+            case GraphOp.Relu:
+            case GraphOp.Relu6:
+                x.AsSpan(0, inLen).CopyTo(y);
+                InferenceOps.Activate(y.AsSpan(0, inLen), node.Op == GraphOp.Relu ? Activation.Relu : Activation.Relu6);
+                break;
+            case GraphOp.Add:
+                InferenceOps.Add(x.AsSpan(0, inLen), b[plan.SlotOf[node.Inputs[1]]].AsSpan(0, inLen), y.AsSpan(0, inLen), node.Activation);
+                break;
+            case GraphOp.MaxPool:
+                InferenceOps.MaxPool2d(x.AsSpan(0, inLen), inShape[0] * inShape[1], inShape[2], inShape[3], node.Kernel[0], node.Stride[0], node.Padding[0], node.Ceil, y);
+                break;
+            case GraphOp.Resize:
+                InferenceOps.ResizeBilinear(x.AsSpan(0, inLen), inShape[0] * inShape[1], inShape[2], inShape[3], y, inH, inW);
+                break;
+            case GraphOp.GlobalAvgPool:
+                InferenceOps.GlobalAvgPool(x.AsSpan(0, inLen), inShape[0] * inShape[1], inShape[2] * inShape[3], y);
+                break;
+            case GraphOp.Linear:
+                {
+                    var wt = _g.Tensors[node.Weight!];
+                    InferenceOps.Linear(x.AsSpan(0, inLen), inShape[0], wt.Shape[1], wt.Data, node.Bias is null ? ReadOnlySpan<float>.Empty : _g.Tensors[node.Bias].Data, wt.Shape[0], y);
+                    InferenceOps.Activate(y.AsSpan(0, outLen), node.Activation);
+                    break;
+                }
+            default:
+                throw new NotSupportedException($"CompactModel: operation {node.Op}.");
+        }
+    }
+
+    private Plan PlanFor(int n, int h, int w)
+    {
+        if (_plans.TryGetValue((n, h, w), out var p)) return p;
+        lock (_planning)
+        {
+            if (_plans.TryGetValue((n, h, w), out p)) return p;
+            p = MakePlan(n, h, w);
+            if (!_chosen) { ChooseKernels(p, h, w); _chosen = true; }
+            _plans[(n, h, w)] = p;
+            return p;
+        }
+    }
+
+    /// <summary>Shapes of every value, and buffer slots reused once a value's last reader has run.</summary>
+    private Plan MakePlan(int n, int h, int w)
+    {
+        int values = _g.ValueCount;
+        var shapes = new int[values][];
+        shapes[0] = new[] { n, _g.InputChannels, h, w };
+        foreach (var node in _g.Nodes)
+        {
+            var s = shapes[node.Inputs[0]] ?? throw new InvalidOperationException($"Graph reads value {node.Inputs[0]} before it is computed.");
+            shapes[node.Output] = node.Op switch
+            {
+                GraphOp.Conv => Conv(_convs[node], s),
+                GraphOp.MaxPool => new[] { s[0], s[1], Tensor.PoolOutputSizePublic(s[2], node.Kernel[0], node.Stride[0], node.Padding[0], node.Ceil), Tensor.PoolOutputSizePublic(s[3], node.Kernel[1], node.Stride[1], node.Padding[1], node.Ceil) },
+                GraphOp.Resize => new[] { s[0], s[1], h, w },
+                GraphOp.GlobalAvgPool => new[] { s[0], s[1] },
+                GraphOp.Linear => new[] { s[0], _g.Tensors[node.Weight!].Shape[0] },
+                GraphOp.Add when !shapes[node.Inputs[1]]!.SequenceEqual(s) => throw new InvalidOperationException($"Add of {Tensor.ShapeString(s)} and {Tensor.ShapeString(shapes[node.Inputs[1]]!)}."),
+                _ => s,
+            };
+        }
+        // Last reader of each value; outputs live to the end.
+        var last = new int[values];
+        for (int i = 0; i < _g.Nodes.Count; i++) foreach (var v in _g.Nodes[i].Inputs) last[v] = i;
+        foreach (var (_, v) in _g.Outputs) last[v] = int.MaxValue;
+        var slotOf = new int[values]; var sizes = new List<int>(); var free = new List<int>();
+        int Take(int need)
+        {
+            int best = -1;
+            foreach (var s in free) if (best < 0 || Math.Abs(sizes[s] - need) < Math.Abs(sizes[best] - need)) best = s;
+            if (best < 0) { sizes.Add(need); return sizes.Count - 1; }
+            free.Remove(best);
+            sizes[best] = Math.Max(sizes[best], need);
+            return best;
+        }
+        int Len(int v) => shapes[v]!.Aggregate(1, (a, b) => a * b);
+        slotOf[0] = Take(Len(0));
+        for (int i = 0; i < _g.Nodes.Count; i++)
+        {
+            var node = _g.Nodes[i];
+            slotOf[node.Output] = Take(Len(node.Output));
+            foreach (var v in node.Inputs.Distinct()) if (last[v] == i) free.Add(slotOf[v]);
+        }
+        return new Plan(shapes!, slotOf, sizes.ToArray());
+    }
+
+    private static int[] Conv(InferenceConv c, int[] s)
+    {
+        var (ho, wo) = c.OutputSize(s[2], s[3]);
+        return new[] { s[0], c.OutChannels, ho, wo };
+    }
+
+    /// <summary>Times each convolution both ways on this plan's shapes (median of 5 after a warm-up) and keeps the faster.</summary>
+    private void ChooseKernels(Plan plan, int h, int w)
+    {
+        foreach (var node in _g.Nodes.Where(n => n.Op == GraphOp.Conv))
+        {
+            var conv = _convs[node];
+            var inS = plan.Shapes[node.Inputs[0]]; var outS = plan.Shapes[node.Output];
+            var x = new float[inS.Aggregate(1, (a, b) => a * b)]; var y = new float[outS.Aggregate(1, (a, b) => a * b)];
+            double Time(ConvKind k)
+            {
+                conv.Kind = k;
+                conv.Run(x, 0, inS[0], inS[2], inS[3], y, 0);
+                var t = new double[5];
+                for (int r = 0; r < t.Length; r++)
+                {
+                    long s0 = Stopwatch.GetTimestamp();
+                    conv.Run(x, 0, inS[0], inS[2], inS[3], y, 0);
+                    t[r] = Stopwatch.GetElapsedTime(s0).TotalMilliseconds;
+                }
+                Array.Sort(t);
+                return t[t.Length / 2];
+            }
+            double dense = Time(ConvKind.Dense), sparse = conv.CanRunSparse ? Time(ConvKind.Sparse) : double.PositiveInfinity;
+            conv.Kind = sparse < dense ? ConvKind.Sparse : ConvKind.Dense;
+            long macs = conv.Weights * outS[2] * outS[3], nzMacs = conv.Nonzeros * outS[2] * outS[3];
+            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs));
+        }
+    }
+
+    private sealed class Plan(int[][] shapes, int[] slotOf, int[] slots)
+    {
+        public int[][] Shapes { get; } = shapes;
+        public int[] SlotOf { get; } = slotOf;
+        public int[] Slots { get; } = slots;
+        public ConcurrentBag<float[][]> Free { get; } = new();
+        public int Length(int v) => Shapes[v].Aggregate(1, (a, b) => a * b);
+    }
+}
