@@ -44,6 +44,16 @@ public sealed class CompactModel
         if (size is { } s) PlanFor(1, s.H, s.W);
     }
 
+    /// <summary>Uses <paramref name="kind"/> for every convolution that can run it (sparse needs groups = 1), overriding the timed choice.</summary>
+    public void ForceKernels(ConvKind kind)
+    {
+        lock (_planning)
+        {
+            _chosen = true;
+            foreach (var c in _convs.Values) c.Kind = kind == ConvKind.Sparse && !c.CanRunSparse ? ConvKind.Dense : kind;
+        }
+    }
+
     /// <summary>Reads a <c>.mtlp</c> file and prepares the runtime for its recorded input size.</summary>
     public static CompactModel Load(string path) => new(MtlpFile.Read(path));
 

@@ -8,7 +8,8 @@ namespace MtlPrune.Deploy;
 /// <summary>
 /// Turns a <see cref="MultiTaskModel"/> into an <see cref="InferenceGraph"/> of its eval-mode forward pass, module by module
 /// (ResNet and MobileNetV2 backbones; light, ASPP and classification heads). Weights are copied with their parameter
-/// names; pruned weights are already exactly 0, so the graph computes what the masked model computes. Dropout is the
+/// names and the values the forward pass uses (a parametrised weight, masked or soft-thresholded, enters as its effective
+/// value), so the graph computes what the model computes in eval mode. Dropout is the
 /// identity at inference and is left out.
 /// </summary>
 public static class ModelLowering
@@ -86,10 +87,10 @@ public static class ModelLowering
         public readonly List<GraphNode> Nodes = new();
         public readonly Dictionary<string, GraphTensor> Tensors = new();
 
-        private string Keep(Tensor t)
+        private string Keep(Tensor t, Tensor? value = null)
         {
             var name = _names[t];
-            Tensors.TryAdd(name, new GraphTensor((int[])t.Shape.Clone(), t.ToArray()));
+            Tensors.TryAdd(name, new GraphTensor((int[])t.Shape.Clone(), (value ?? t).ToArray()));
             return name;
         }
 
@@ -103,7 +104,7 @@ public static class ModelLowering
         public int Conv(Conv2d c, int x) => Node(GraphOp.Conv, new[] { x }, new GraphNode
         {
             Op = GraphOp.Conv, Inputs = Array.Empty<int>(), Output = 0, Name = _names[c.Weight][..^".weight".Length],
-            Weight = Keep(c.Weight), Bias = c.Bias is null ? null : Keep(c.Bias),
+            Weight = Keep(c.Weight, EffectiveWeight(c)), Bias = c.Bias is null ? null : Keep(c.Bias),
             Kernel = new[] { c.KernelSize.H, c.KernelSize.W }, Stride = new[] { c.Stride.H, c.Stride.W }, Padding = new[] { c.Padding.H, c.Padding.W },
             Dilation = new[] { c.Dilation.H, c.Dilation.W }, Groups = c.Groups,
         });
@@ -126,7 +127,14 @@ public static class ModelLowering
         public int Linear(Engine.NN.Linear l, int x) => Node(GraphOp.Linear, new[] { x }, new GraphNode
         {
             Op = GraphOp.Linear, Inputs = Array.Empty<int>(), Output = 0, Name = _names[l.Weight][..^".weight".Length],
-            Weight = Keep(l.Weight), Bias = l.Bias is null ? null : Keep(l.Bias),
+            Weight = Keep(l.Weight, EffectiveWeight(l)), Bias = l.Bias is null ? null : Keep(l.Bias),
         });
+
+        /// <summary>The weight the forward pass uses (masked or soft-thresholded), computed without recording gradients.</summary>
+        private static Tensor EffectiveWeight(IWeightedLayer layer)
+        {
+            using var _ = Autograd.NoGrad();
+            return layer.EffectiveWeight();
+        }
     }
 }

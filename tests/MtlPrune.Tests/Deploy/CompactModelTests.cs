@@ -1,0 +1,133 @@
+using MtlPrune.Deploy;
+using MtlPrune.Engine;
+using MtlPrune.Engine.Inference;
+using MtlPrune.Models;
+using MtlPrune.Tasks;
+
+namespace MtlPrune.Tests.Deploy;
+
+/// <summary>
+/// The compact runtime computes what the masked model computes in eval mode (within 1e-4 relative), for every
+/// backbone and head kind, with either kernel per layer, at any input size and from several threads.
+/// </summary>
+public class CompactModelTests
+{
+    public static TheoryData<string, double, int, int> Models => new()
+    {
+        { "resnet", 0.9, 40, 36 }, { "resnet", 0.5, 33, 47 }, { "resnet", 0.0, 32, 32 },
+        { "deeplab", 0.7, 41, 35 }, { "mobilenet", 0.9, 37, 32 }, { "classify", 0.8, 28, 28 },
+    };
+
+    private static ModelSpec Spec(string kind) => kind switch
+    {
+        "resnet" => DeployFixtures.ResNet(),
+        "deeplab" => DeployFixtures.DeepLab(),
+        "mobilenet" => DeployFixtures.MobileNet(),
+        _ => DeployFixtures.ResNet(new[] { new TaskSpec("left", TaskKind.Classification, 10), new TaskSpec("right", TaskKind.Classification, 10) }),
+    };
+
+    [Theory, MemberData(nameof(Models))]
+    public void OutputsEqualTheMaskedModelInEvalMode(string kind, double sparsity, int h, int w)
+    {
+        var model = DeployFixtures.Pruned(Spec(kind), sparsity);
+        var x = Tensor.Normal(new[] { 2, 3, h, w }, new Rng(3));
+        var want = DeployFixtures.Reference(model, x);
+        var graph = GraphPasses.Optimize(ModelLowering.Lower(model));
+        Assert.DoesNotContain(graph.Nodes, n => n.Op == GraphOp.BatchNorm);            // every BN follows a conv: all folded
+        foreach (var forced in new ConvKind?[] { null, ConvKind.Dense, ConvKind.Sparse })
+        {
+            var cm = new CompactModel(graph, (h, w));
+            if (forced is { } k) cm.ForceKernels(k);
+            var got = cm.Run(x);
+            foreach (var t in model.Tasks)
+            {
+                Assert.Equal(model.Tasks.Count, got.Count);
+                Assert.True(DeployFixtures.RelativeError(got[t.Name].ToArray(), want[t.Name]) < 1e-4, $"{kind} {t.Name} ({forced})");
+                Assert.Equal(model.ForwardAll(x)[t.Name].Shape, got[t.Name].Shape);
+            }
+        }
+    }
+
+    [Fact]
+    public void UnfoldedGraphComputesTheSameAsTheFoldedOne()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.8);
+        var x = Tensor.Normal(new[] { 1, 3, 24, 24 }, new Rng(5));
+        var raw = ModelLowering.Lower(model);
+        Assert.Contains(raw.Nodes, n => n.Op == GraphOp.BatchNorm);
+        var a = new CompactModel(raw).Run(x); var b = new CompactModel(GraphPasses.Optimize(raw)).Run(x);
+        var want = DeployFixtures.Reference(model, x);
+        foreach (var t in want.Keys)
+        {
+            Assert.True(DeployFixtures.RelativeError(a[t].ToArray(), want[t]) < 1e-4);
+            Assert.True(DeployFixtures.RelativeError(b[t].ToArray(), want[t]) < 1e-4);
+        }
+    }
+
+    [Fact]
+    public void FoldingKeepsPrunedWeightsAtZeroAndRemovesWork()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.9);
+        var raw = ModelLowering.Lower(model);
+        var opt = GraphPasses.Optimize(raw);
+        Assert.True(opt.Nodes.Count < raw.Nodes.Count);
+        Assert.DoesNotContain(opt.Nodes, n => n.Op == GraphOp.Relu);               // all fused into conv/add
+        foreach (var n in opt.Nodes.Where(n => n.Op == GraphOp.Conv))
+        {
+            var before = raw.Tensors[n.Weight!].Data; var after = opt.Tensors[n.Weight!].Data;
+            for (int i = 0; i < before.Length; i++) Assert.Equal(before[i] == 0, after[i] == 0);
+        }
+        Assert.DoesNotContain(opt.Tensors.Keys, k => k.EndsWith("running_mean"));
+    }
+
+    [Fact]
+    public void SoftThresholdedWeightsEnterWithTheirEffectiveValues()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0);
+        var conv = (Engine.NN.IWeightedLayer)model.NamedModules().First(m => m.Name == "backbone.layer1.0.conv1").Module;
+        conv.Parametrization = new HalvedWeight();
+        var x = Tensor.Normal(new[] { 1, 3, 16, 16 }, new Rng(9));
+        var want = DeployFixtures.Reference(model, x);
+        var got = new CompactModel(GraphPasses.Optimize(ModelLowering.Lower(model))).Run(x);
+        foreach (var t in want.Keys) Assert.True(DeployFixtures.RelativeError(got[t].ToArray(), want[t]) < 1e-4);
+    }
+
+    private sealed class HalvedWeight : Engine.NN.IWeightParametrization
+    {
+        public Tensor Apply(Tensor weight) => weight.MulScalar(0.5f);
+    }
+
+    [Fact]
+    public void SeveralThreadsGetTheSameOutputs()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.9);
+        var cm = new CompactModel(GraphPasses.Optimize(ModelLowering.Lower(model)), (32, 32));
+        var inputs = Enumerable.Range(0, 4).Select(i => Tensor.Normal(new[] { 1, 3, 32, 32 }, new Rng((ulong)i + 20))).ToArray();
+        var serial = inputs.Select(x => cm.Run(x)["seg"].ToArray()).ToArray();
+        var parallel = new float[16][];
+        Parallel.For(0, 16, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[i] = cm.Run(inputs[i % 4])["seg"].ToArray());
+        for (int i = 0; i < 16; i++) Assert.Equal(serial[i % 4], parallel[i]);
+    }
+
+    [Fact]
+    public void KernelChoiceIsRecordedPerConvolution()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.9);
+        var g = GraphPasses.Optimize(ModelLowering.Lower(model));
+        var cm = new CompactModel(g, (32, 32));
+        Assert.Equal(g.Nodes.Count(n => n.Op == GraphOp.Conv), cm.Choices.Count);
+        Assert.All(cm.Choices, c => Assert.True(c.DenseMs > 0 && c.Density <= 1 && c.NonzeroMacs <= c.Macs));
+        Assert.All(cm.Choices, c => Assert.Equal(c.Kind, c.SparseMs < c.DenseMs ? ConvKind.Sparse : ConvKind.Dense));
+    }
+
+    [Fact]
+    public void WrongInputsAreRejectedByName()
+    {
+        var cm = new CompactModel(GraphPasses.Optimize(ModelLowering.Lower(DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.5))));
+        var e = Assert.Throws<ArgumentException>(() => cm.Run(Tensor.Zeros(1, 4, 16, 16)));
+        Assert.Contains("[N, 3, H, W]", e.Message);
+        var outs = cm.Tasks.ToDictionary(t => t, t => new float[1]);
+        e = Assert.Throws<ArgumentException>(() => cm.Run(new float[3 * 16 * 16], 1, 16, 16, outs));
+        Assert.Contains("output buffer", e.Message);
+    }
+}
