@@ -174,7 +174,7 @@ public sealed class CompactModel
         shapes[0] = new[] { n, _g.InputChannels, h, w };
         foreach (var node in _g.Nodes)
         {
-            var s = shapes[node.Inputs[0]] ?? throw new InvalidOperationException($"Graph reads value {node.Inputs[0]} before it is computed.");
+            var s = shapes[node.Inputs[0]] ?? throw new ArgumentException($"CompactModel: the graph reads value {node.Inputs[0]} before it is computed.");
             shapes[node.Output] = node.Op switch
             {
                 GraphOp.Conv => Conv(_convs[node], s),
@@ -182,7 +182,8 @@ public sealed class CompactModel
                 GraphOp.Resize => new[] { s[0], s[1], h, w },
                 GraphOp.GlobalAvgPool => new[] { s[0], s[1] },
                 GraphOp.Linear => new[] { s[0], _g.Tensors[node.Weight!].Shape[0] },
-                GraphOp.Add when !shapes[node.Inputs[1]]!.SequenceEqual(s) => throw new InvalidOperationException($"Add of {Tensor.ShapeString(s)} and {Tensor.ShapeString(shapes[node.Inputs[1]]!)}."),
+                GraphOp.Add when !shapes[node.Inputs[1]]!.SequenceEqual(s) => throw new ArgumentException(
+                    $"CompactModel: for a {h}×{w} input, node {node.Name ?? node.Output.ToString()} adds {Tensor.ShapeString(s)} and {Tensor.ShapeString(shapes[node.Inputs[1]]!)}; the graph cannot run at this size."),
                 _ => s,
             };
         }
@@ -214,6 +215,7 @@ public sealed class CompactModel
     private static int[] Conv(InferenceConv c, int[] s)
     {
         var (ho, wo) = c.OutputSize(s[2], s[3]);
+        if (ho < 1 || wo < 1) throw new ArgumentException($"CompactModel: a {s[2]}×{s[3]} input to a {c.Kernel.H}×{c.Kernel.W} convolution (dilation {c.Dilation.H}) leaves no output; use a larger input.");
         return new[] { s[0], c.OutChannels, ho, wo };
     }
 

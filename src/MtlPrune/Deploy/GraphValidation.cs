@@ -14,8 +14,8 @@ public static class GraphValidation
         for (int i = 0; i < g.Nodes.Count; i++)
         {
             var n = g.Nodes[i];
-            string id = n.Name ?? $"#{i}";
             if (n is null || n.Inputs is null || n.Kernel is null || n.Stride is null || n.Padding is null || n.Dilation is null) throw bad($"node #{i} is incomplete.");
+            string id = n.Name ?? $"#{i}";
             if (n.Kernel.Length != 2 || n.Stride.Length != 2 || n.Padding.Length != 2 || n.Dilation.Length != 2) throw bad($"node {id} has attributes of the wrong length.");
             if (n.Kernel.Any(v => v < 1 || v > 64) || n.Stride.Any(v => v < 1 || v > 64) || n.Dilation.Any(v => v < 1 || v > 256) || n.Padding.Any(v => v < 0 || v > 4096))
                 throw bad($"node {id} has out-of-range kernel, stride, padding or dilation.");
@@ -59,6 +59,7 @@ public static class GraphValidation
                         break;
                     }
                 case GraphOp.MaxPool:
+                    if (n.Kernel[0] != n.Kernel[1] || n.Stride[0] != n.Stride[1] || n.Padding[0] != n.Padding[1]) throw bad($"max pool {id}: only square windows are supported.");
                     if (n.Padding[0] * 2 > n.Kernel[0] || n.Padding[1] * 2 > n.Kernel[1]) throw bad($"max pool {id}: padding larger than half the kernel.");
                     break;
             }

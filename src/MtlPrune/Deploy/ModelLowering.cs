@@ -41,6 +41,21 @@ public static class ModelLowering
         return new InferenceGraph { Spec = model.Spec, InputChannels = inputChannels, Nodes = b.Nodes, Tensors = b.Tensors, Outputs = outputs };
     }
 
+    /// <summary>
+    /// Each convolution whose output feeds only a batch norm, by module name (e.g. backbone.layer1.0.conv1 →
+    /// backbone.layer1.0.bn1), read from the model's structure (its lowered graph), not from names.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> BatchNormAfterConv(MultiTaskModel model)
+    {
+        var g = Lower(model);
+        var readers = g.Readers();
+        var producer = g.Nodes.ToDictionary(n => n.Output);
+        var pairs = new Dictionary<string, string>();
+        foreach (var bn in g.Nodes.Where(n => n.Op == GraphOp.BatchNorm))
+            if (producer.TryGetValue(bn.Inputs[0], out var conv) && conv.Op == GraphOp.Conv && readers[conv.Output] == 1) pairs[conv.Name!] = bn.Name!;
+        return pairs;
+    }
+
     private static int ResNet(Builder b, ResNetBackbone r, int x)
     {
         x = b.Relu(b.Bn(r.Bn1, b.Conv(r.Conv1, x)));

@@ -24,8 +24,13 @@ public static class MtlpFile
     private static readonly byte[] Magic = "MTLP"u8.ToArray();
     public const int Version = 1;
     private const int MaxHeader = 64 << 20;
+    /// <summary>The reader decodes at most max(2^24, 256 × file size) elements in all, so a small file cannot make it allocate gigabytes.</summary>
+    private const long MinElementBudget = 1L << 24;
 
-    private sealed record Header(ModelSpec Spec, int InputChannels, List<GraphNode> Nodes, List<KeyValuePair<string, int>> Outputs, Dictionary<string, string> Metadata, List<MtlpTensor> Tensors);
+    private sealed record Header(ModelSpec Spec, int InputChannels, List<GraphNode> Nodes, List<MtlpOutput> Outputs, Dictionary<string, string> Metadata, List<MtlpTensor> Tensors);
+
+    /// <summary>A task's output value in the header.</summary>
+    private sealed record MtlpOutput(string Task, int Value);
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -45,7 +50,7 @@ public static class MtlpFile
             table.Add(new MtlpTensor(name, t.Shape, encoding, fp16 ? "f16" : "f32", data.Length, bytes.Length, t.Nonzeros));
             data.Write(bytes);
         }
-        var header = JsonSerializer.SerializeToUtf8Bytes(new Header(g.Spec, g.InputChannels, g.Nodes, g.Outputs, g.Metadata, table), Json);
+        var header = JsonSerializer.SerializeToUtf8Bytes(new Header(g.Spec, g.InputChannels, g.Nodes, g.Outputs.Select(o => new MtlpOutput(o.Key, o.Value)).ToList(), g.Metadata, table), Json);
         AtomicFile.Write(path, s =>
         {
             s.Write(Magic);
@@ -122,17 +127,19 @@ public static class MtlpFile
         if (h.Spec is null || h.Nodes is null || h.Outputs is null || h.Tensors is null) throw Bad("header lacks spec, nodes, outputs or tensors.");
         var data = bytes.AsMemory(12 + (int)hl);
         var tensors = new Dictionary<string, GraphTensor>();
+        long budget = Math.Max(MinElementBudget, 256L * bytes.Length);
         foreach (var t in h.Tensors)
         {
             if (t is null || string.IsNullOrEmpty(t.Name) || t.Shape is null || tensors.ContainsKey(t.Name)) throw Bad("a tensor entry is missing its name or shape, or repeats a name.");
-            tensors[t.Name] = Decode(t, data.Span, Bad);
+            var decoded = Decode(t, data.Span, Bad, ref budget);
+            tensors[t.Name] = decoded;
         }
-        var g = new InferenceGraph { Spec = h.Spec, InputChannels = h.InputChannels, Nodes = h.Nodes, Tensors = tensors, Outputs = h.Outputs, Metadata = h.Metadata ?? new() };
+        var g = new InferenceGraph { Spec = h.Spec, InputChannels = h.InputChannels, Nodes = h.Nodes, Tensors = tensors, Outputs = h.Outputs.Select(o => new KeyValuePair<string, int>(o?.Task!, o?.Value ?? -1)).ToList(), Metadata = h.Metadata ?? new() };
         GraphValidation.Check(g, f => Bad(f));
         return g;
     }
 
-    private static GraphTensor Decode(MtlpTensor t, ReadOnlySpan<byte> data, Func<string, ModelFormatException> bad)
+    private static GraphTensor Decode(MtlpTensor t, ReadOnlySpan<byte> data, Func<string, ModelFormatException> bad, ref long budget)
     {
         long n = 1;
         if (t.Shape.Length > 8) throw bad($"tensor '{t.Name}' has {t.Shape.Length} dimensions.");
@@ -146,14 +153,17 @@ public static class MtlpFile
         if (t.Offset < 0 || t.Length < 0 || t.Offset > data.Length || t.Length > data.Length - t.Offset)
             throw bad($"tensor '{t.Name}' ({t.Length} bytes at {t.Offset}) lies outside the {data.Length}-byte data section (truncated?).");
         if (t.Nonzeros < 0 || t.Nonzeros > n) throw bad($"tensor '{t.Name}' claims {t.Nonzeros} nonzeros of {n}.");
+        budget -= n;
+        if (budget < 0) throw bad($"tensor '{t.Name}' takes the tensors beyond the element count a file of this size can hold.");
         var src = data.Slice((int)t.Offset, (int)t.Length);
         int nnz = (int)t.Nonzeros;
-        var values = new float[n];
+        float[] values;
         float Val(ReadOnlySpan<byte> b, int i) => vs == 4 ? BinaryPrimitives.ReadSingleLittleEndian(b[(i * 4)..]) : (float)BinaryPrimitives.ReadHalfLittleEndian(b[(i * 2)..]);
         switch (t.Encoding)
         {
             case "dense":
                 if (t.Length != n * vs) throw bad($"dense tensor '{t.Name}' needs {n * vs} bytes, has {t.Length}.");
+                values = new float[n];
                 for (int i = 0; i < n; i++) values[i] = Val(src, i);
                 break;
             case "bitmask":
@@ -161,9 +171,11 @@ public static class MtlpFile
                     long maskBytes = (n + 7) / 8;
                     if (t.Length != maskBytes + (long)nnz * vs) throw bad($"bitmask tensor '{t.Name}' needs {maskBytes + (long)nnz * vs} bytes, has {t.Length}.");
                     var mask = src[..(int)maskBytes];
+                    values = new float[n];
                     long ones = 0;
                     foreach (var b in mask) ones += BitOperations.PopCount(b);
                     if (ones != nnz) throw bad($"bitmask tensor '{t.Name}' marks {ones} elements but stores {nnz} values.");
+                    if (n % 8 != 0 && mask[^1] >> (int)(n % 8) != 0) throw bad($"bitmask tensor '{t.Name}' marks elements beyond its {n}.");
                     var vals = src[(int)maskBytes..];
                     for (int i = 0, k = 0; i < n; i++) if ((mask[i >> 3] >> (i & 7) & 1) != 0) values[i] = Val(vals, k++);
                     break;
@@ -173,6 +185,7 @@ public static class MtlpFile
                     int rows = t.Shape.Length > 0 && t.Shape[0] > 0 ? t.Shape[0] : 1, cols = (int)(n / Math.Max(1, rows));
                     int ib = cols <= 65536 ? 2 : 4;
                     if (t.Length != 4L * (rows + 1) + (long)nnz * (ib + vs)) throw bad($"csr tensor '{t.Name}' needs {4L * (rows + 1) + (long)nnz * (ib + vs)} bytes, has {t.Length}.");
+                    values = new float[n];
                     var rowPtr = src[..(4 * (rows + 1))]; var idx = src[(4 * (rows + 1))..]; var vals = idx[(nnz * ib)..];
                     uint prev = 0;
                     for (int r = 0; r < rows; r++)
