@@ -65,6 +65,9 @@ public class ZipAndArchiveTests
         var four = TorchZip.Floats(1, 2, 3, 4);
         Assert.Contains("beyond its storage", Fault(StateDict(("w", Tensor(Storage("FloatStorage", "0", 4), 0, new[] { 10 }, new[] { 1 }))), ("0", four)));
         Assert.Contains("beyond its storage", Fault(StateDict(("w", Tensor(Storage("FloatStorage", "0", 4), 3, new[] { 2 }, new[] { 1 }))), ("0", four)));
+        // Two references to one storage that declare different sizes (found by the long pickle fuzz run): each is checked.
+        Assert.Contains("holds 16 bytes", Fault(StateDict(("a", Tensor(Storage("FloatStorage", "0", 4), 0, new[] { 4 }, new[] { 1 })),
+            ("b", Tensor(Storage("FloatStorage", "0", 8), 0, new[] { 8 }, new[] { 1 }))), ("0", four)));
         Assert.Contains("declares 9", Fault(StateDict(("w", Tensor(Storage("FloatStorage", "0", 9), 0, new[] { 2 }, new[] { 1 }))), ("0", four)));
         Assert.Contains("does not contain", Fault(StateDict(("w", Tensor(Storage("FloatStorage", "1", 4), 0, new[] { 4 }, new[] { 1 }))), ("0", four)));
         // A shape of 2^40 × 2^40 elements (a "terabyte" tensor): refused from its header, nothing allocated.

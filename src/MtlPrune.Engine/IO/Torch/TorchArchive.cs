@@ -76,14 +76,15 @@ public sealed class TorchArchive : IDisposable
     /// <summary>The bytes of storage <paramref name="key"/>.</summary>
     private byte[] StorageBytes(TorchStorage s, string tensorName)
     {
-        if (_storages.TryGetValue(s.Key, out var b)) return b;
         if (!_byName.TryGetValue(_prefix + "data/" + s.Key, out var entry))
             throw new ModelFormatException(Source, $"tensor '{tensorName}' refers to storage '{s.Key}', which the archive does not contain.");
         long need;
         try { need = checked(s.Numel * DTypeInfo.SizeOf(s.DType)); }
         catch (OverflowException) { throw new ModelFormatException(Source, $"storage '{s.Key}' declares {s.Numel} elements, which overflows."); }
+        // Checked on every reference: two references to one storage may declare different types or sizes.
         if (entry.Size != need)
-            throw new ModelFormatException(Source, $"storage '{s.Key}' declares {s.Numel} {s.DType} elements ({need} bytes) but holds {entry.Size} bytes.");
+            throw new ModelFormatException(Source, $"storage '{s.Key}' (read for tensor '{tensorName}') declares {s.Numel} {s.DType} elements ({need} bytes) but holds {entry.Size} bytes.");
+        if (_storages.TryGetValue(s.Key, out var b)) return b;
         b = _zip.Read(entry);
         _storages[s.Key] = b;
         return b;
