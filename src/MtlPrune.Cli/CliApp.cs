@@ -28,6 +28,8 @@ public static class CliApp
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(ImportCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(InferCommand.Create());
         return root;
     }
 

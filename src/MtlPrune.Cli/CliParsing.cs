@@ -30,4 +30,16 @@ internal static class CliParsing
     /// <summary>Comma-separated integers: <c>8,16,32,64</c>.</summary>
     public static int[] Ints(string v, string option) =>
         v.Split(',').Select(x => int.TryParse(x, out var n) ? n : throw new ArgumentException($"{option}: '{x}' is not an integer.")).ToArray();
+
+    /// <summary>An image size: <c>HxW</c> or one number for a square.</summary>
+    public static (int H, int W) Size(string v, string option)
+    {
+        var parts = v.ToLowerInvariant().Split('x', ',');
+        if (parts.Length is 1 or 2 && parts.All(x => int.TryParse(x, out int n) && n >= 1 && n <= 16384))
+        {
+            int h = int.Parse(parts[0]);
+            return (h, parts.Length == 2 ? int.Parse(parts[1]) : h);
+        }
+        throw new ArgumentException($"{option}: '{v}' is not a size HxW (e.g. 288x384) of positive integers.");
+    }
 }

@@ -170,23 +170,7 @@ public sealed class CompactModel
     private Plan MakePlan(int n, int h, int w)
     {
         int values = _g.ValueCount;
-        var shapes = new int[values][];
-        shapes[0] = new[] { n, _g.InputChannels, h, w };
-        foreach (var node in _g.Nodes)
-        {
-            var s = shapes[node.Inputs[0]] ?? throw new ArgumentException($"CompactModel: the graph reads value {node.Inputs[0]} before it is computed.");
-            shapes[node.Output] = node.Op switch
-            {
-                GraphOp.Conv => Conv(_convs[node], s),
-                GraphOp.MaxPool => new[] { s[0], s[1], Tensor.PoolOutputSizePublic(s[2], node.Kernel[0], node.Stride[0], node.Padding[0], node.Ceil), Tensor.PoolOutputSizePublic(s[3], node.Kernel[1], node.Stride[1], node.Padding[1], node.Ceil) },
-                GraphOp.Resize => new[] { s[0], s[1], h, w },
-                GraphOp.GlobalAvgPool => new[] { s[0], s[1] },
-                GraphOp.Linear => new[] { s[0], _g.Tensors[node.Weight!].Shape[0] },
-                GraphOp.Add when !shapes[node.Inputs[1]]!.SequenceEqual(s) => throw new ArgumentException(
-                    $"CompactModel: for a {h}×{w} input, node {node.Name ?? node.Output.ToString()} adds {Tensor.ShapeString(s)} and {Tensor.ShapeString(shapes[node.Inputs[1]]!)}; the graph cannot run at this size."),
-                _ => s,
-            };
-        }
+        var shapes = _g.Shapes(n, h, w);
         // Last reader of each value; outputs live to the end.
         var last = new int[values];
         for (int i = 0; i < _g.Nodes.Count; i++) foreach (var v in _g.Nodes[i].Inputs) last[v] = i;
@@ -210,13 +194,6 @@ public sealed class CompactModel
             foreach (var v in node.Inputs.Distinct()) if (last[v] == i) free.Add(slotOf[v]);
         }
         return new Plan(shapes!, slotOf, sizes.ToArray());
-    }
-
-    private static int[] Conv(InferenceConv c, int[] s)
-    {
-        var (ho, wo) = c.OutputSize(s[2], s[3]);
-        if (ho < 1 || wo < 1) throw new ArgumentException($"CompactModel: a {s[2]}×{s[3]} input to a {c.Kernel.H}×{c.Kernel.W} convolution (dilation {c.Dilation.H}) leaves no output; use a larger input.");
-        return new[] { s[0], c.OutChannels, ho, wo };
     }
 
     /// <summary>Times each convolution both ways on this plan's shapes (median of 5 after a warm-up) and keeps the faster.</summary>

@@ -57,6 +57,40 @@ public sealed class InferenceGraph
 
     public int ValueCount => Nodes.Count == 0 ? 1 : Nodes.Max(n => n.Output) + 1;
 
+    /// <summary>The shape of every value for a batch of <paramref name="n"/> images of <paramref name="h"/>×<paramref name="w"/>.</summary>
+    /// <exception cref="ArgumentException">The graph cannot run at this size (a kernel larger than its input, a sum of unequal shapes).</exception>
+    public int[][] Shapes(int n, int h, int w)
+    {
+        var shapes = new int[ValueCount][];
+        shapes[0] = new[] { n, InputChannels, h, w };
+        foreach (var node in Nodes)
+        {
+            var s = shapes[node.Inputs[0]] ?? throw new ArgumentException($"The graph reads value {node.Inputs[0]} before it is computed.");
+            string id = node.Name ?? $"value {node.Output}";
+            shapes[node.Output] = node.Op switch
+            {
+                GraphOp.Conv => ConvShape(node, s, id),
+                GraphOp.MaxPool => new[] { s[0], s[1], Engine.Tensor.PoolOutputSizePublic(s[2], node.Kernel[0], node.Stride[0], node.Padding[0], node.Ceil), Engine.Tensor.PoolOutputSizePublic(s[3], node.Kernel[1], node.Stride[1], node.Padding[1], node.Ceil) },
+                GraphOp.Resize => new[] { s[0], s[1], h, w },
+                GraphOp.GlobalAvgPool => new[] { s[0], s[1] },
+                GraphOp.Linear => new[] { s[0], Tensors[node.Weight!].Shape[0] },
+                GraphOp.Add when !shapes[node.Inputs[1]]!.SequenceEqual(s) => throw new ArgumentException(
+                    $"For a {h}×{w} input, node {id} adds {Engine.Tensor.ShapeString(s)} and {Engine.Tensor.ShapeString(shapes[node.Inputs[1]]!)}; the graph cannot run at this size."),
+                _ => s,
+            };
+        }
+        return shapes;
+    }
+
+    private int[] ConvShape(GraphNode c, int[] s, string id)
+    {
+        int ho = (s[2] + 2 * c.Padding[0] - c.Dilation[0] * (c.Kernel[0] - 1) - 1) / c.Stride[0] + 1;
+        int wo = (s[3] + 2 * c.Padding[1] - c.Dilation[1] * (c.Kernel[1] - 1) - 1) / c.Stride[1] + 1;
+        if (s[2] + 2 * c.Padding[0] < c.Dilation[0] * (c.Kernel[0] - 1) + 1 || s[3] + 2 * c.Padding[1] < c.Dilation[1] * (c.Kernel[1] - 1) + 1)
+            throw new ArgumentException($"A {s[2]}×{s[3]} input to the {c.Kernel[0]}×{c.Kernel[1]} convolution {id} (dilation {c.Dilation[0]}) leaves no output; use a larger input.");
+        return new[] { s[0], Tensors[c.Weight!].Shape[0], ho, wo };
+    }
+
     /// <summary>How many nodes read each value (outputs count as readers).</summary>
     public int[] Readers()
     {

@@ -11,13 +11,14 @@ public sealed record InputPreprocessing(string Order, float Scale, float[] Mean,
 {
     private const string Key = "input.preprocessing";
 
-    /// <summary>RGB in [0, 1], nothing subtracted (the built-in scenes, MTAN's NYUv2 and Cityscapes arrays).</summary>
+    /// <summary>RGB in [0, 1], nothing subtracted (MTAN's NYUv2 and Cityscapes arrays, and models of unknown origin).</summary>
     public static InputPreprocessing Unit { get; } = new("rgb", 1f, new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f }, false);
 
     /// <summary>The preparation of each data set's loader (see <c>MtlPrune.Data</c>).</summary>
     public static InputPreprocessing ForDataset(string? data) => data switch
     {
         "nyuv2-adashare" or "cityscapes-adashare" or "taskonomy" => new("bgr", 255f, new[] { 104.00699f, 116.66877f, 122.67891f }, new[] { 1f, 1f, 1f }, false),
+        "scenes" => new("rgb", 1f, new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.25f, 0.25f, 0.25f }, false),
         "multi-mnist" or "multi-fashion" => new("rgb", 1f, new[] { 0.5f, 0.5f, 0.5f }, new[] { 0.5f, 0.5f, 0.5f }, true),
         _ => Unit,
     };

@@ -43,8 +43,10 @@ public static class MtlpFile
     {
         var data = new MemoryStream();
         var table = new List<MtlpTensor>();
-        foreach (var (name, t) in g.Tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (var (name, t0) in g.Tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
+            // fp16 first rounds the values, so weights too small for fp16 count as the zeros they become.
+            var t = fp16 ? t0 with { Data = t0.Data.Select(v => (float)(Half)v).ToArray() } : t0;
             var (encoding, bytes) = Encode(t, fp16);
             while (data.Length % 4 != 0) data.WriteByte(0);
             table.Add(new MtlpTensor(name, t.Shape, encoding, fp16 ? "f16" : "f32", data.Length, bytes.Length, t.Nonzeros));
@@ -105,14 +107,19 @@ public static class MtlpFile
 
     /// <summary>Reads and validates a file.</summary>
     /// <exception cref="ModelFormatException">Malformed; the message names the file and the fault.</exception>
-    public static InferenceGraph Read(string path)
+    public static InferenceGraph Read(string path) => Read(path, out _);
+
+    /// <summary>Reads and validates a file, and returns how each tensor is stored.</summary>
+    public static InferenceGraph Read(string path, out IReadOnlyList<MtlpTensor> table)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Compact model '{path}' does not exist.", path);
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(File.ReadAllBytes(path), path, out table);
     }
 
     /// <summary>Parses a file's bytes; <paramref name="source"/> names it in errors.</summary>
-    public static InferenceGraph Parse(byte[] bytes, string source)
+    public static InferenceGraph Parse(byte[] bytes, string source) => Parse(bytes, source, out _);
+
+    public static InferenceGraph Parse(byte[] bytes, string source, out IReadOnlyList<MtlpTensor> table)
     {
         ModelFormatException Bad(string fault) => new(source, ".mtlp: " + fault);
         if (bytes.Length < 12 || !bytes.AsSpan(0, 4).SequenceEqual(Magic)) throw Bad("not a compact model file (it does not start with 'MTLP').");
@@ -136,6 +143,7 @@ public static class MtlpFile
         }
         var g = new InferenceGraph { Spec = h.Spec, InputChannels = h.InputChannels, Nodes = h.Nodes, Tensors = tensors, Outputs = h.Outputs.Select(o => new KeyValuePair<string, int>(o?.Task!, o?.Value ?? -1)).ToList(), Metadata = h.Metadata ?? new() };
         GraphValidation.Check(g, f => Bad(f));
+        table = h.Tensors;
         return g;
     }
 

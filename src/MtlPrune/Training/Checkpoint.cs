@@ -22,6 +22,23 @@ public static class Checkpoint
         SafeTensors.Write(path, model.StateDict().Concat(MaskSet.FromModel(model).ToEntries()), meta);
     }
 
+    /// <summary>
+    /// The checkpoint file a user means by <paramref name="path"/>: the file itself, or in a directory its
+    /// <c>pruned.safetensors</c> (a prune run) or else <c>best.safetensors</c> (a training run).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Neither exists.</exception>
+    public static string Resolve(string path)
+    {
+        if (File.Exists(path)) return path;
+        if (Directory.Exists(path))
+        {
+            foreach (var name in new[] { "pruned.safetensors", "best.safetensors" })
+                if (File.Exists(Path.Combine(path, name))) return Path.Combine(path, name);
+            throw new FileNotFoundException($"'{path}' is a directory without pruned.safetensors or best.safetensors (the checkpoints of `mtlprune prune` and `mtlprune train`).", path);
+        }
+        throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+    }
+
     /// <summary>Rebuilds the model from the spec stored in the file, loads its weights strictly and installs its masks.</summary>
     /// <exception cref="ModelFormatException">The file has no model spec, or its tensors do not match the spec.</exception>
     public static (MultiTaskModel Model, IReadOnlyDictionary<string, string> Metadata) Load(string path)
