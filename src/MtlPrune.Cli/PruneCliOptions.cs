@@ -11,6 +11,7 @@ internal sealed class PruneCliOptions(string defaultFusion)
 {
     public readonly Option<string> Fusion = new Option<string>("--fusion") { Description = "CUT (and DiSparse, whose default is or) backbone fusion: or | and | vote[:tau]. Default vote, tau = floor(K/2)+1 for K kept tasks: what the CUT reference code runs for 2-3 tasks (it hard-codes tau = 2; for 2 tasks vote is and). The paper recommends or for up to 5 tasks.", DefaultValueFactory = _ => defaultFusion };
     public readonly Option<double?> KeepRatio = new Option<double?>("--keep-ratio") { Description = "CUT: a fixed per-task keep ratio instead of solving for --sparsity (the reference code's calibrated values: NYUv2 0.08 at 90%, 0.257 at 70%, 0.46 at 50%)." };
+    public readonly Option<string> Granularity = new Option<string>("--granularity") { Description = "CUT: weight (default: single weights, for sparse kernels) or filter (whole output filters, scores summed per filter, with the same fusion: structured CUT, for hardware without sparse kernels; export with --structured to remove the pruned channels).", DefaultValueFactory = _ => "weight" };
     public readonly Option<int> Calib = new Option<int>("--calib-batches") { Description = "CUT: calibration batches from the training split (reference: 50).", DefaultValueFactory = _ => 50 };
     public readonly Option<string> ScoreMode = new Option<string>("--score-mode") { Description = "CUT: train (reference: batch statistics, dropout on) or eval.", DefaultValueFactory = _ => "train" };
     public readonly Option<int?> TrainIters = new Option<int?>("--train-iters") { Description = "Methods that train (adapmtl): training steps (default: the dense model's own training length)." };
@@ -50,7 +51,7 @@ internal sealed class PruneCliOptions(string defaultFusion)
     /// <summary>Adds every shared option to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Fusion, KeepRatio, Calib, ScoreMode, TrainIters, ThresholdInit, ThresholdDecay, Shared, NoAdaptive, FromScratch, Scope, SnipVariant, ImpRate, Rewind, Budget, Iters, Optimizer, Lr, Wd, Schedule, StepSize, Gamma, EvalEvery, Bn, Batch, Weights, Data, Root, Size, TrainCount, ValCount, TestCount, Classes, Roles, Types, Include, Exclude })
+        foreach (var o in new Option[] { Fusion, KeepRatio, Granularity, Calib, ScoreMode, TrainIters, ThresholdInit, ThresholdDecay, Shared, NoAdaptive, FromScratch, Scope, SnipVariant, ImpRate, Rewind, Budget, Iters, Optimizer, Lr, Wd, Schedule, StepSize, Gamma, EvalEvery, Bn, Batch, Weights, Data, Root, Size, TrainCount, ValCount, TestCount, Classes, Roles, Types, Include, Exclude })
             command.Options.Add(o);
     }
 
@@ -80,5 +81,6 @@ internal sealed class PruneCliOptions(string defaultFusion)
         TrainIterations = p.GetValue(TrainIters), ThresholdInit = p.GetValue(ThresholdInit), ThresholdDecay = p.GetValue(ThresholdDecay), SharedThreshold = p.GetValue(Shared),
         AdaptiveWeights = !p.GetValue(NoAdaptive), FromScratch = p.GetValue(FromScratch), Scope = p.GetValue(Scope)!,
         SnipVariant = p.GetValue(SnipVariant)!, ImpRate = p.GetValue(ImpRate), Rewind = p.GetValue(Rewind)!,
+        Granularity = CliParsing.Choice(p.GetValue(Granularity)!, "--granularity", "weight", "filter") == "filter" ? "filter" : null,
     };
 }

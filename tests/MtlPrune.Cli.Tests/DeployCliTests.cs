@@ -95,6 +95,28 @@ public class DeployCliTests : IDisposable
     }
 
     [Fact]
+    public void StructuredCutExportsASmallerDenseModel()
+    {
+        Ok(CliRunner.Run("train", "--widths", "8,8,16,16", "--head-width", "8", "--size", "32", "--train-count", "16", "--val-count", "4",
+            "--iterations", "2", "--eval-every", "2", "--batch", "4", "--output", F("dense")));
+        var (code, output) = CliRunner.Run("prune", "--checkpoint", F("dense/best.safetensors"), "--tasks", "seg,depth", "--sparsity", "0.5", "--granularity", "filter",
+            "--fusion", "or", "--size", "32", "--train-count", "16", "--val-count", "4", "--test-count", "4", "--batch", "4",
+            "--calib-batches", "2", "--finetune-iters", "2", "--eval-every", "2", "--out", F("filters"));
+        Assert.True(code == 0, output);
+        Ok(CliRunner.Run("export", "--checkpoint", F("filters"), "--format", "mtlp", "--out", F("masked.mtlp")));
+        (code, output) = CliRunner.Run("export", "--checkpoint", F("filters"), "--format", "mtlp", "--structured", "--out", F("compact.mtlp"));
+        Assert.True(code == 0, output);
+        var masked = ModelInspection.Of(F("masked.mtlp")); var compact = ModelInspection.Of(F("compact.mtlp"));
+        Assert.Contains("channels compacted", compact.Kind);
+        Assert.True(compact.Weights < masked.Weights);                     // a smaller dense model ...
+        Assert.True(compact.Macs < masked.Macs);
+        Assert.True((double)compact.Nonzeros / compact.Weights > (double)masked.Nonzeros / masked.Weights);
+        var x = Tensor.Normal(new[] { 1, 3, 32, 32 }, new Rng(2));
+        var a = CompactModel.Load(F("masked.mtlp")).Run(x); var b = CompactModel.Load(F("compact.mtlp")).Run(x);
+        foreach (var t in a.Keys) Assert.True(DeployTestHelpers.RelativeError(b[t].ToArray(), a[t].ToArray()) < 1e-4, t);   // ... with the same outputs
+    }
+
+    [Fact]
     public void BadDeployInputsAreRefusedByName()
     {
         TrainAndPrune();

@@ -56,6 +56,25 @@ public static class ModelLowering
         return pairs;
     }
 
+    /// <summary>
+    /// The conv and linear layers whose output channels are a task's output channels (the last layer of each head, every
+    /// ASPP branch's last conv): removing one of their filters would remove an output channel.
+    /// </summary>
+    public static IReadOnlySet<string> OutputLayers(MultiTaskModel model)
+    {
+        var g = Lower(model);
+        var producer = g.Nodes.ToDictionary(n => n.Output);
+        var layers = new HashSet<string>();
+        var stack = new Stack<int>(g.Outputs.Select(o => o.Value));
+        while (stack.Count > 0)
+        {
+            if (!producer.TryGetValue(stack.Pop(), out var n)) continue;
+            if (n.Op is GraphOp.Conv or GraphOp.Linear) layers.Add(n.Name!);
+            else if (n.Op is GraphOp.Add or GraphOp.Resize or GraphOp.Relu or GraphOp.Relu6) foreach (var i in n.Inputs) stack.Push(i);
+        }
+        return layers;
+    }
+
     private static int ResNet(Builder b, ResNetBackbone r, int x)
     {
         x = b.Relu(b.Bn(r.Bn1, b.Conv(r.Conv1, x)));

@@ -32,7 +32,9 @@ public static class PyTorchExport
         foreach (var (ours, t) in own)
         {
             var theirs = names[ours];
-            if (masks == ExportMasks.Torch && set.TryGet(ours, out var m))
+            // Only conv and linear weights get torch.nn.utils.prune's weight_orig + weight_mask; other masked parameters
+            // (a pruned filter's batch norm γ and β) are written as their values, which are 0 where pruned.
+            if (masks == ExportMasks.Torch && set.TryGet(ours, out var m) && MaskSet.IsLayerWeight(model, ours))
             {
                 var mask = m.CloneData(); mask.FileDType = DType.F32;
                 entries.Add(new(theirs + "_orig", t));

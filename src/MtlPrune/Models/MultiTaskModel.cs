@@ -13,6 +13,12 @@ public sealed class MultiTaskModel : Module
     private readonly ModuleDict _heads;
     private readonly Dictionary<string, TaskHead> _headByTask = new();
 
+    /// <summary>
+    /// Masks of parameters that have no parametrization (a pruned channel's batch-norm γ and β, or its conv bias), by
+    /// parameter name; <c>Pruning.MaskSet</c> keeps their pruned entries at 0. Empty unless filters were pruned whole.
+    /// </summary>
+    internal Dictionary<string, Tensor> ParameterMasks { get; } = new();
+
     public ModelSpec Spec { get; }
     public Backbone Backbone { get; }
     public IReadOnlyList<TaskSpec> Tasks { get; }
@@ -87,6 +93,8 @@ public sealed class MultiTaskModel : Module
         if (tasks.Length == 0) throw new ArgumentException("SelectTasks needs at least one task.");
         var heads = tasks.Select(t => (Task(t), Head(t))).ToList();
         var m = new MultiTaskModel(Spec with { Tasks = heads.Select(h => h.Item1).ToArray() }, Backbone, heads);
+        var kept = m.NamedParameters().Select(p => p.Name).ToHashSet();
+        foreach (var (name, mask) in ParameterMasks) if (kept.Contains(name)) m.ParameterMasks[name] = mask;
         m.Train(Training);
         return m;
     }

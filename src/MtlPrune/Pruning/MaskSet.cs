@@ -8,7 +8,9 @@ namespace MtlPrune.Pruning;
 /// <summary>
 /// Binary keep-masks (1 = kept, 0 = pruned) for weights, keyed by parameter name. <see cref="Apply"/> installs them on a
 /// model as <see cref="WeightMask"/> parametrizations and zeroes the pruned weights; checkpoints store each mask as
-/// <c>&lt;parameter&gt;_mask</c> (PyTorch's <c>weight_mask</c> name), one byte per element.
+/// <c>&lt;parameter&gt;_mask</c> (PyTorch's <c>weight_mask</c> name), one byte per element. A mask may also name another
+/// parameter (the γ and β of a batch norm after a filter pruned whole, or the filter's bias): its pruned entries are set
+/// to 0 and kept there by <see cref="Enforce"/>, so the pruned channel outputs exactly 0.
 /// </summary>
 public sealed class MaskSet
 {
@@ -55,18 +57,26 @@ public sealed class MaskSet
     public void Apply(MultiTaskModel model)
     {
         var layers = LayersByWeightName(model);
+        var parameters = model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
         foreach (var (name, mask) in _masks)
         {
-            if (!layers.TryGetValue(name, out var layer))
-                throw new ArgumentException($"Mask '{name}' names no conv or linear weight of the model.");
-            if (!layer.Weight.Shape.AsSpan().SequenceEqual(mask.Shape))
-                throw new ArgumentException($"Mask '{name}' has shape {Tensor.ShapeString(mask.Shape)}, the weight has {Tensor.ShapeString(layer.Weight.Shape)}.");
+            var target = layers.TryGetValue(name, out var layer) ? layer.Weight : parameters.GetValueOrDefault(name)
+                ?? throw new ArgumentException($"Mask '{name}' names no parameter of the model.");
+            if (!target.Shape.AsSpan().SequenceEqual(mask.Shape))
+                throw new ArgumentException($"Mask '{name}' has shape {Tensor.ShapeString(mask.Shape)}, the parameter has {Tensor.ShapeString(target.Shape)}.");
         }
         foreach (var (name, mask) in _masks)
         {
-            var layer = layers[name];
-            ZeroPruned(layer.Weight, mask);
-            layer.Parametrization = new WeightMask(mask);
+            if (layers.TryGetValue(name, out var layer))
+            {
+                ZeroPruned(layer.Weight, mask);
+                layer.Parametrization = new WeightMask(mask);
+            }
+            else
+            {
+                ZeroPruned(parameters[name], mask);
+                model.ParameterMasks[name] = mask;
+            }
         }
     }
 
@@ -79,6 +89,13 @@ public sealed class MaskSet
                 ZeroPruned(layer.Weight, wm.Mask);
                 optimizer?.MaskState(layer.Weight, wm.Mask.Span);
             }
+        if (model.ParameterMasks.Count == 0) return;
+        var parameters = model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
+        foreach (var (name, mask) in model.ParameterMasks)
+        {
+            ZeroPruned(parameters[name], mask);
+            optimizer?.MaskState(parameters[name], mask.Span);
+        }
     }
 
     /// <summary>The masks installed on <paramref name="model"/> (empty for a dense model).</summary>
@@ -87,13 +104,18 @@ public sealed class MaskSet
         var set = new MaskSet();
         foreach (var (name, layer) in LayersByWeightName(model))
             if (layer.Parametrization is WeightMask wm) set._masks[name] = wm.Mask;
+        foreach (var (name, mask) in model.ParameterMasks) set._masks[name] = mask;
         return set;
     }
+
+    /// <summary>Whether <paramref name="name"/> is the weight of a conv or linear layer (a mask on it is a parametrization).</summary>
+    public static bool IsLayerWeight(MultiTaskModel model, string name) => LayersByWeightName(model).ContainsKey(name);
 
     /// <summary>Removes every mask parametrization from <paramref name="model"/>; the weights keep their zeros (~ <c>prune.remove</c>).</summary>
     public static void Remove(MultiTaskModel model)
     {
         foreach (var layer in Layers(model)) if (layer.Parametrization is WeightMask) layer.Parametrization = null;
+        model.ParameterMasks.Clear();
     }
 
     /// <summary>Masks as checkpoint entries <c>&lt;name&gt;_mask</c> (stored as U8).</summary>

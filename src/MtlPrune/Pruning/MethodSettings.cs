@@ -14,6 +14,9 @@ public sealed record MethodSettings
     public int CalibrationBatches { get; init; } = 50;
     /// <summary>CUT: score in train mode (batch statistics, dropout).</summary>
     public bool ScoreInTrainMode { get; init; } = true;
+    /// <summary>CUT: <c>filter</c> prunes whole output filters; null (the default) prunes single weights.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Granularity { get; init; }
     /// <summary>Methods that train (AdapMTL, LTH, SNIP and DiSparse from scratch, DiSparse dynamic): steps; null = the dense training's length.</summary>
     public int? TrainIterations { get; init; }
     /// <summary>AdapMTL: initial threshold parameter s (null: chosen from the weights and the training length).</summary>
@@ -48,6 +51,7 @@ public static class PruningMethods
         "cut" => new Methods.Cut(new Methods.CutOptions
         {
             Fusion = Pruning.Fusion.Parse(s.Fusion), KeepRatio = s.KeepRatio, CalibrationBatches = s.CalibrationBatches, ScoreInTrainMode = s.ScoreInTrainMode,
+            Filters = s.Granularity switch { null or "weight" => false, "filter" => true, var g => throw new ArgumentException($"--granularity must be weight or filter, got '{g}'.") },
         }),
         "adapmtl" => new Methods.AdapMtl(new Methods.AdapMtlOptions
         {

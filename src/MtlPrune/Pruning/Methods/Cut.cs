@@ -14,6 +14,8 @@ public sealed record CutOptions
     public int CalibrationBatches { get; init; } = 50;
     /// <summary>Score with batch norm on batch statistics and dropout active (the reference code), or in eval mode.</summary>
     public bool ScoreInTrainMode { get; init; } = true;
+    /// <summary>Prune whole output filters (<see cref="FilterPruning"/>) instead of single weights.</summary>
+    public bool Filters { get; init; }
 }
 
 /// <summary>
@@ -21,7 +23,8 @@ public sealed record CutOptions
 /// (backbone + head_k) by |∂L_k/∂β| through the isomorphic tensor β on the frozen pre-trained weights, summed over
 /// calibration batches with the unweighted task loss; normalise by the task's total; keep a global top-γ_k per task;
 /// fuse the tasks' backbone masks; each head keeps its own task's mask. The keep ratio is solved so that the fused model
-/// has the requested sparsity, unless a fixed one is given.
+/// has the requested sparsity, unless a fixed one is given. With <see cref="CutOptions.Filters"/> the scores are summed
+/// per output filter and whole filters are pruned, with the same fusion (structured CUT, <see cref="FilterPruning"/>).
 /// </summary>
 public sealed class Cut(CutOptions options) : IPruningMethod
 {
@@ -32,7 +35,7 @@ public sealed class Cut(CutOptions options) : IPruningMethod
     public IReadOnlyDictionary<string, object?> Options => new Dictionary<string, object?>
     {
         ["fusion"] = options.Fusion.ToString(), ["keepRatio"] = options.KeepRatio, ["calibrationBatches"] = options.CalibrationBatches,
-        ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval",
+        ["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval", ["granularity"] = options.Filters ? "filter" : "weight",
     };
 
     public PruningResult Prune(PruningContext ctx)
@@ -49,7 +52,13 @@ public sealed class Cut(CutOptions options) : IPruningMethod
         var scoringTime = sw.Elapsed;
         Normalise(raw);
         sw.Restart();
+        if (options.Filters) FilterPruning.SumPerFilter(raw, ctx.Targets, Deploy.ModelLowering.OutputLayers(ctx.Model));
         var (masks, details) = PerTaskMasks.Build(ctx, tasks, raw, options.Fusion, options.KeepRatio);
+        if (options.Filters)
+        {
+            masks = FilterPruning.RoundToFilters(masks, ctx.Targets);
+            details["prunedFilters"] = FilterPruning.ChannelMasks(ctx.Model, masks, ctx.Targets);
+        }
         details["calibrationBatches"] = options.CalibrationBatches;
         details["scoreMode"] = options.ScoreInTrainMode ? "train" : "eval";
         details["scoringSeconds"] = scoringTime.TotalSeconds;
