@@ -56,7 +56,82 @@ internal static class BenchCommand
             if (missed > 0) AnsiConsole.MarkupLine($"[yellow]{missed} goal(s) missed in this run[/]");
             return 0;
         });
-        var cmd = new Command("bench", "Benchmarks.") { engine };
+        var cmd = new Command("bench", "Benchmarks.") { engine, Infer() };
+        return cmd;
+    }
+
+    /// <summary><c>mtlprune bench infer</c>: batch-1 latency of dense, masked, compact sparse and structured models.</summary>
+    private static Command Infer()
+    {
+        var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the results as a Markdown table to this file." };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per model (at least 3), after warm-up.", DefaultValueFactory = _ => 9 };
+        var networks = new Option<string>("--networks") { Description = "Networks and input sizes, name:HxW, comma-separated.", DefaultValueFactory = _ => "resnet-mini:128x128,deeplab-resnet34:288x384" };
+        var sparsity = new Option<string>("--sparsity") { Description = "Sparsities, comma-separated.", DefaultValueFactory = _ => "0.5,0.7,0.9" };
+        var layers = new Option<bool>("--layers") { Description = "Also print each convolution's kernel choice (dense or sparse) and the times measured for it at load." };
+        var cmd = new Command("infer", "Batch-1 inference: dense vs masked vs compact sparse (.mtlp) vs structurally compacted, with MACs, file sizes and speed-ups over our own dense inference in the same run.")
+            { networks, sparsity, runs, json, markdown, layers };
+        cmd.SetAction(parse =>
+        {
+            if (parse.GetValue(runs) < 3) throw new ArgumentException("--runs must be at least 3.");
+            var nets = CliParsing.List(parse.GetValue(networks)).Select(n =>
+            {
+                var parts = n.Split(':');
+                if (parts.Length != 2 || !Models.ModelSpec.PresetNames.Contains(parts[0])) throw new ArgumentException($"--networks: '{n}' is not name:HxW with a name among {string.Join(", ", Models.ModelSpec.PresetNames)}.");
+                var (h, w) = CliParsing.Size(parts[1], "--networks");
+                return (parts[0], h, w);
+            }).ToList();
+            var sparsities = CliParsing.List(parse.GetValue(sparsity)).Select(v => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && d > 0 && d < 1
+                ? d : throw new ArgumentException($"--sparsity: '{v}' is not a number in (0, 1).")).ToList();
+            var ci = System.Globalization.CultureInfo.InvariantCulture;
+            var bench = new InferenceBench(parse.GetValue(runs));
+            AnsiConsole.Status().Start("benchmarking", ctx => { bench = new InferenceBench(parse.GetValue(runs), s => ctx.Status($"benchmarking: {Markup.Escape(s)}")); bench.Run(nets, sparsities); });
+            var table = new Table().AddColumns("network", "sparsity", "model", "median ms", "min ms", "max ms", "MACs", "file MiB", "speed-up", "GFLOP/s", "of peak", "sparse layers", "goal", "met");
+            foreach (var r in bench.Rows)
+                table.AddRow(Markup.Escape($"{r.Network} {r.Input}"), r.Sparsity == 0 ? "0" : r.Sparsity.ToString("P0", ci), Markup.Escape(r.Model), Fmt(r.MedianMs), Fmt(r.MinMs), Fmt(r.MaxMs),
+                    ((r.Model.StartsWith("masked") || r.Model == "dense" ? r.Macs : r.NonzeroMacs) / 1e6).ToString("F1", ci) + " M", (r.FileBytes / 1048576.0).ToString("F2", ci),
+                    r.SpeedUp.ToString("F2", ci) + "x", Fmt(r.Gflops), r.PeakFraction is double f ? f.ToString("P0", ci) : "", $"{r.SparseLayers}/{r.ConvLayers}",
+                    Markup.Escape(r.Goal ?? ""), r.GoalMet switch { true => "[green]yes[/]", false => "[red]no[/]", _ => "" });
+            AnsiConsole.Write(table);
+            if (parse.GetValue(layers))
+            {
+                var pt = new Table().Title("time per operation type (ms, each operation timed alone)").AddColumns(new[] { "network", "sparsity", "model" }.Concat(Enum.GetNames<Deploy.GraphOp>()).ToArray());
+                foreach (var (row, prof) in bench.Profiles)
+                {
+                    var r = bench.Rows[row];
+                    pt.AddRow(new[] { Markup.Escape($"{r.Network} {r.Input}"), r.Sparsity.ToString("P0", ci), Markup.Escape(r.Model) }
+                        .Concat(Enum.GetNames<Deploy.GraphOp>().Select(op => prof.Where(p => p.Op == op).Sum(p => p.Ms) is var v && v > 0 ? v.ToString("F3", ci) : "")).ToArray());
+                }
+                AnsiConsole.Write(pt);
+            }
+            if (parse.GetValue(layers))
+                foreach (var (row, choices) in bench.Choices)
+                {
+                    var r = bench.Rows[row];
+                    var lt = new Table().Title(Markup.Escape($"{r.Network} {r.Input} {r.Sparsity:P0} {r.Model}: kernel per convolution")).AddColumns("layer", "density", "dense ms", "sparse ms", "chosen", "MACs", "nonzero MACs");
+                    foreach (var c in choices)
+                        lt.AddRow(Markup.Escape(c.Layer), c.Density.ToString("P1", ci), c.DenseMs.ToString("F3", ci), double.IsFinite(c.SparseMs) ? c.SparseMs.ToString("F3", ci) : "-",
+                            c.Kind.ToString().ToLowerInvariant(), c.Macs.ToString("N0", ci), c.NonzeroMacs.ToString("N0", ci));
+                    AnsiConsole.Write(lt);
+                }
+            foreach (var n in bench.Notes) AnsiConsole.MarkupLine(Markup.Escape(n));
+            AnsiConsole.MarkupLine(Markup.Escape(string.Create(ci, $"FMA peak measured in this run: {bench.Peak:F0} GFLOP/s ({Environment.ProcessorCount} threads)")));
+            var m = SystemReport.Current();
+            if (parse.GetValue(json) is string path)
+            {
+                AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { machine = m, peak = bench.Peak, notes = bench.Notes, results = bench.Rows }, new JsonSerializerOptions { WriteIndented = true }));
+                AnsiConsole.MarkupLine($"wrote {Markup.Escape(path)}");
+            }
+            if (parse.GetValue(markdown) is string md)
+            {
+                AtomicFile.WriteAllText(md, string.Create(ci, $"Machine: {m.Cpu}, {m.Cores} cores, {m.SimdWidthBits}-bit SIMD, {m.Runtime}. FMA peak measured in this run: {bench.Peak:F0} GFLOP/s.\n\n")
+                    + string.Join("\n", bench.Notes) + "\n\n" + bench.ToMarkdown());
+                AnsiConsole.MarkupLine($"wrote {Markup.Escape(md)}");
+            }
+            int missed = bench.Rows.Count(r => r.GoalMet == false);
+            if (missed > 0) AnsiConsole.MarkupLine($"[yellow]{missed} goal(s) missed in this run[/]");
+            return 0;
+        });
         return cmd;
     }
 

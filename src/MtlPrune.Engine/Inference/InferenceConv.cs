@@ -21,6 +21,8 @@ public sealed class InferenceConv
     private readonly float[]? _bias;
     private readonly SparseRows? _sparse;
     private readonly int[]? _parts;
+    // Per input size: each nonzero's offset into the phase buffer (resolved once, then reused).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), int[]> _resolved = new();
 
     public int OutChannels { get; }
     public int InChannels { get; }
@@ -59,17 +61,21 @@ public sealed class InferenceConv
     public (int H, int W) OutputSize(int h, int w) =>
         ((h + 2 * Padding.H - Dilation.H * (Kernel.H - 1) - 1) / Stride.H + 1, (w + 2 * Padding.W - Dilation.W * (Kernel.W - 1) - 1) / Stride.W + 1);
 
-    /// <summary>y[n, O, Ho, Wo] = act(conv(x[n, C, h, w]) + bias), y fully overwritten.</summary>
-    public unsafe void Run(float[] x, int xOff, int n, int h, int w, float[] y, int yOff)
+    /// <summary>
+    /// y[n, O, Ho, Wo] = act(conv(x[n, C, h, w]) + bias + residual), y fully overwritten; <paramref name="residual"/>
+    /// (shaped as y, at <paramref name="rOff"/>) is optional: a residual sum fused into the convolution saves a pass over memory.
+    /// </summary>
+    public unsafe void Run(float[] x, int xOff, int n, int h, int w, float[] y, int yOff, float[]? residual = null, int rOff = 0)
     {
         var (ho, wo) = OutputSize(h, w);
         if (ho < 1 || wo < 1) throw new ArgumentException($"InferenceConv: input {h}×{w} is smaller than the {Kernel.H}×{Kernel.W} kernel.");
-        if (Kind == ConvKind.Sparse && _sparse is not null) RunSparse(x, xOff, n, h, w, ho, wo, y, yOff);
-        else RunDense(x, xOff, n, h, w, ho, wo, y, yOff);
+        if (residual is not null && residual.Length - rOff < n * OutChannels * ho * wo) throw new ArgumentException("InferenceConv: the residual is smaller than the output.");
+        if (Kind == ConvKind.Sparse && _sparse is not null) RunSparse(x, xOff, n, h, w, ho, wo, y, yOff, residual, rOff);
+        else RunDense(x, xOff, n, h, w, ho, wo, y, yOff, residual, rOff);
     }
 
     /// <summary>The engine's dense kernels, called directly (one phase buffer for the batch; depthwise by its own kernel).</summary>
-    private unsafe void RunDense(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff)
+    private unsafe void RunDense(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
     {
         var cg = new ConvGeometry(InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W, ho, wo);
         var shape = new ConvKernels.Shape(n, InChannels, h, w, OutChannels, Groups, cg);
@@ -90,24 +96,25 @@ public sealed class InferenceConv
             {
                 var d = y.AsSpan(yOff + (i * OutChannels + o) * plane, plane);
                 if (_bias is not null && _bias[o] != 0) TensorPrimitives.Add(d, _bias[o], d);
+                if (residual is not null) TensorPrimitives.Add(d, residual.AsSpan(rOff + (i * OutChannels + o) * plane, plane), d);
                 InferenceOps.Activate(d, Activation);
             }
     }
 
-    private unsafe void RunSparse(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff)
+    private unsafe void RunSparse(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
     {
         var g = new PaddedConv.Geometry(n, InChannels, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
-        var offsets = PaddedConv.Offsets(g);
+        if (!_resolved.TryGetValue((n, h, w), out var resolved)) _resolved[(n, h, w)] = resolved = _sparse!.Resolve(PaddedConv.Offsets(g));
         int ld = (g.Columns + SparseConv.Tile - 1) / SparseConv.Tile * SparseConv.Tile;
         var buf = BufferPool.Rent(g.BufferSize + SparseConv.Tile);
         var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            fixed (float* px = x) fixed (float* pb = buf) fixed (float* pt = tmp) fixed (int* po = offsets)
+            fixed (float* px = x) fixed (float* pb = buf) fixed (float* pt = tmp)
             {
                 new Span<float>(pb + g.BufferSize, SparseConv.Tile).Clear();
                 PaddedConv.Prepare(px + xOff, InChannels * h * w, g, pb);
-                SparseConv.Run(_sparse!, pb, po, g.Columns, pt, ld, _parts!);
+                SparseConv.Run(_sparse!, resolved, pb, g.Columns, pt, ld, _parts!);
                 int hq = g.Hq, wq = g.Wq, plane = ho * wo;
                 for (int i = 0; i < n; i++)
                     for (int o = 0; o < OutChannels; o++)
@@ -118,7 +125,9 @@ public sealed class InferenceConv
                         {
                             var src = new ReadOnlySpan<float>(pt + (long)o * ld + ((long)i * hq + oh) * wq, wo);
                             var d = dst.Slice(oh * wo, wo);
-                            if (b != 0) TensorPrimitives.Add(src, b, d); else src.CopyTo(d);
+                            if (residual is not null) TensorPrimitives.Add(src, residual.AsSpan(rOff + (i * OutChannels + o) * plane + oh * wo, wo), d);
+                            else src.CopyTo(d);
+                            if (b != 0) TensorPrimitives.Add(d, b, d);
                         }
                         InferenceOps.Activate(dst, Activation);
                     }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
+using MtlPrune.Engine.Kernels;
 
 namespace MtlPrune.Engine.Inference;
 
@@ -17,11 +18,29 @@ public static class InferenceOps
         else if (act == Activation.Relu6) { TensorPrimitives.Max(y, 0f, y); TensorPrimitives.Min(y, 6f, y); }
     }
 
-    /// <summary>y = act(a + b) over <paramref name="count"/> elements (y may alias a or b).</summary>
-    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, Activation act)
+    private const int Chunk = 1 << 14;
+
+    /// <summary>y = act(a + b), element-wise (y may alias a or b); split across cores when large.</summary>
+    public static unsafe void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, Activation act)
     {
-        TensorPrimitives.Add(a, b, y);
-        Activate(y, act);
+        if (a.Length != b.Length || y.Length < a.Length) throw new ArgumentException($"InferenceOps.Add: lengths {a.Length}, {b.Length} → {y.Length}.");
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* py = y)
+        {
+            var body = new AddBody { A = pa, B = pb, Y = py, N = a.Length, Act = act };
+            WorkerPool.For((a.Length + Chunk - 1) / Chunk, ref body);
+        }
+    }
+
+    private unsafe struct AddBody : IParallelBody
+    {
+        public float* A, B, Y; public int N; public Activation Act;
+        public void Run(int i)
+        {
+            int start = i * Chunk, len = Math.Min(Chunk, N - start);
+            var y = new Span<float>(Y + start, len);
+            TensorPrimitives.Add(new ReadOnlySpan<float>(A + start, len), new ReadOnlySpan<float>(B + start, len), y);
+            Activate(y, Act);
+        }
     }
 
     /// <summary>Max pooling of [nc, h, w] planes into [nc, ho, wo] (padding counts as −∞); returns (ho, wo).</summary>
@@ -56,24 +75,35 @@ public static class InferenceOps
 
     private static readonly ConcurrentDictionary<(int In, int Out), (int[] I0, int[] I1, float[] L1)> Axes = new();
 
-    /// <summary>Bilinear resizing of [nc, h, w] planes to [nc, oh, ow], PyTorch's align_corners = false.</summary>
-    public static void ResizeBilinear(ReadOnlySpan<float> x, int nc, int h, int w, Span<float> y, int oh, int ow)
+    /// <summary>Bilinear resizing of [nc, h, w] planes to [nc, oh, ow], PyTorch's align_corners = false; planes split across cores.</summary>
+    public static unsafe void ResizeBilinear(ReadOnlySpan<float> x, int nc, int h, int w, Span<float> y, int oh, int ow)
     {
+        if (x.Length < nc * h * w || y.Length < nc * oh * ow) throw new ArgumentException($"InferenceOps.ResizeBilinear: buffers too small for {nc}×{h}×{w} → {oh}×{ow}.");
         var (i0h, i1h, l1h) = Axes.GetOrAdd((h, oh), k => Tensor.ResizeAxis(k.In, k.Out, ResizeMode.Bilinear, false, null));
         var (i0w, i1w, l1w) = Axes.GetOrAdd((w, ow), k => Tensor.ResizeAxis(k.In, k.Out, ResizeMode.Bilinear, false, null));
-        int pin = h * w, pout = oh * ow;
-        for (int p = 0; p < nc; p++)
+        fixed (float* px = x) fixed (float* py = y)
         {
-            var src = x.Slice(p * pin, pin); var dst = y.Slice(p * pout, pout);
-            for (int r = 0; r < oh; r++)
+            var body = new ResizeBody { X = px, Y = py, H = h, W = w, OH = oh, OW = ow, I0H = i0h, I1H = i1h, L1H = l1h, I0W = i0w, I1W = i1w, L1W = l1w };
+            WorkerPool.For(nc, ref body);
+        }
+    }
+
+    private unsafe struct ResizeBody : IParallelBody
+    {
+        public float* X, Y; public int H, W, OH, OW;
+        public int[] I0H, I1H, I0W, I1W; public float[] L1H, L1W;
+        public void Run(int p)
+        {
+            float* src = X + (long)p * H * W, dst = Y + (long)p * OH * OW;
+            for (int r = 0; r < OH; r++)
             {
-                float a1 = l1h[r], a0 = 1f - a1;
-                int r0 = i0h[r] * w, r1 = i1h[r] * w;
-                for (int c = 0; c < ow; c++)
+                float a1 = L1H[r], a0 = 1f - a1;
+                float* r0 = src + I0H[r] * W, r1 = src + I1H[r] * W, d = dst + r * OW;
+                for (int c = 0; c < OW; c++)
                 {
-                    float b1 = l1w[c], b0 = 1f - b1;
-                    int c0 = i0w[c], c1 = i1w[c];
-                    dst[r * ow + c] = a0 * (b0 * src[r0 + c0] + b1 * src[r0 + c1]) + a1 * (b0 * src[r1 + c0] + b1 * src[r1 + c1]);
+                    float b1 = L1W[c], b0 = 1f - b1;
+                    int c0 = I0W[c], c1 = I1W[c];
+                    d[c] = a0 * (b0 * r0[c0] + b1 * r0[c1]) + a1 * (b0 * r1[c0] + b1 * r1[c1]);
                 }
             }
         }

@@ -36,6 +36,14 @@ internal sealed class SparseRows
         RowStart[rows] = k;
     }
 
+    /// <summary>Per nonzero, the offset of its tap in a phase buffer whose tap offsets are <paramref name="tapOffsets"/>.</summary>
+    public int[] Resolve(ReadOnlySpan<int> tapOffsets)
+    {
+        var r = new int[Nonzeros];
+        for (int k = 0; k < r.Length; k++) r[k] = tapOffsets[Tap[k]];
+        return r;
+    }
+
     /// <summary>Row ranges of about equal nonzero counts, for <paramref name="parts"/> threads.</summary>
     public int[] Split(int parts)
     {
@@ -56,53 +64,55 @@ internal sealed class SparseRows
 /// starting at <c>offsets[t]</c>, so output channel o at flattened column j is Σ over o's nonzero weights of
 /// value·buf[offsets[tap] + j]. Each output channel's nonzeros are applied to a tile of 128 columns held in eight vector
 /// accumulators (one load and one FMA per nonzero and vector), so the work is proportional to the nonzeros, with no
-/// packing. Rows are split across cores in parts of equal nonzero counts; tiles are the outer loop, so the input slices
-/// a tile reads stay in cache across output channels.
+/// packing; each nonzero's tap offset is resolved once per input size. Rows are split across cores in parts of equal
+/// nonzero counts; tiles are the outer loop, so the input slices a tile reads stay in cache across output channels.
 /// </summary>
 internal static unsafe class SparseConv
 {
     public const int Tile = 128;
 
     /// <summary>
-    /// out[o, j] for j in [0, columns): row o of <paramref name="w"/> against the phase buffer. <paramref name="outp"/>
-    /// rows are <paramref name="ld"/> floats apart (ld ≥ columns rounded up to <see cref="Tile"/>); the buffer must be
-    /// readable up to the last offset + ld.
+    /// out[o, j] for j in [0, columns): row o of <paramref name="w"/> against the phase buffer. <paramref name="resolved"/>
+    /// holds, per nonzero, the buffer offset of its tap (<see cref="SparseRows.Resolve"/>). <paramref name="outp"/> rows are
+    /// <paramref name="ld"/> floats apart (ld ≥ columns rounded up to <see cref="Tile"/>); the buffer must be readable up to
+    /// the last offset + ld.
     /// </summary>
-    public static void Run(SparseRows w, float* buf, int* offsets, int columns, float* outp, int ld, int[] parts)
+    public static void Run(SparseRows w, int[] resolved, float* buf, int columns, float* outp, int ld, int[] parts)
     {
-        var body = new Body { W = w, Buf = buf, Off = offsets, Columns = columns, Out = outp, Ld = ld, Parts = parts };
-        WorkerPool.For(parts.Length - 1, ref body);
+        fixed (int* start = w.RowStart) fixed (int* offs = resolved) fixed (float* val = w.Value)
+        {
+            var body = new Body { Start = start, Offs = offs, Val = val, Buf = buf, Columns = columns, Out = outp, Ld = ld, Parts = parts };
+            WorkerPool.For(parts.Length - 1, ref body);
+        }
     }
 
     private struct Body : IParallelBody
     {
-        public SparseRows W; public float* Buf; public int* Off; public int Columns; public float* Out; public int Ld; public int[] Parts;
-        public void Run(int p) => Rows(W, Buf, Off, Columns, Out, Ld, Parts[p], Parts[p + 1]);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rows(SparseRows w, float* buf, int* off, int columns, float* outp, int ld, int r0, int r1)
-    {
-        fixed (int* start = w.RowStart) fixed (int* tap = w.Tap) fixed (float* val = w.Value)
+        public int* Start; public int* Offs; public float* Val; public float* Buf; public int Columns; public float* Out; public int Ld; public int[] Parts;
+        public void Run(int p)
         {
-            for (int col = 0; col < columns; col += Tile)
+            int r0 = Parts[p], r1 = Parts[p + 1];
+            bool wide = Simd.Use512;
+            for (int col = 0; col < Columns; col += Tile)
                 for (int r = r0; r < r1; r++)
                 {
-                    float* o = outp + (long)r * ld + col;
-                    int a = start[r], b = start[r + 1];
-                    if (Simd.Use512) Tile512(buf + col, off, tap + a, val + a, b - a, o);
-                    else Tile256(buf + col, off, tap + a, val + a, b - a, o);
+                    int a = Start[r], n = Start[r + 1] - a;
+                    float* o = Out + (long)r * Ld + col;
+                    if (wide) Tile512(Buf + col, Offs + a, Val + a, n, o);
+                    else Tile256(Buf + col, Offs + a, Val + a, n, o);
                 }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile512(float* b, int* off, int* tap, float* val, int n, float* o)
+    // Not inlined: alone, the loop keeps its pointers and eight accumulators in registers (inlined into the row loop the
+    // JIT spilled loop state to the stack, and the store-to-load round trips tripled the time per nonzero).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile512(float* b, int* offs, float* val, int n, float* o)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         for (int k = 0; k < n; k++)
         {
-            float* p = b + off[tap[k]];
+            float* p = b + offs[k];
             var v = Vector512.Create(val[k]);
             c0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(p), c0);
             c1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(p + 16), c1);
@@ -117,14 +127,15 @@ internal static unsafe class SparseConv
     }
 
     /// <summary>The same tile with Vector256 (or its software fallback), for machines without AVX-512.</summary>
-    private static void Tile256(float* b, int* off, int* tap, float* val, int n, float* o)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile256(float* b, int* offs, float* val, int n, float* o)
     {
         for (int half = 0; half < Tile; half += 64)
         {
             Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
             for (int k = 0; k < n; k++)
             {
-                float* p = b + off[tap[k]] + half;
+                float* p = b + offs[k] + half;
                 var v = Vector256.Create(val[k]);
                 c0 = Vector256.FusedMultiplyAdd(v, Vector256.Load(p), c0);
                 c1 = Vector256.FusedMultiplyAdd(v, Vector256.Load(p + 8), c1);

@@ -57,6 +57,12 @@ public static class ChannelCompaction
                                 if (w.Data[(long)c * per + k] != 0 && !zin[first + k / taps]) allZero = false;
                             z[c] = allZero;
                         }
+                        if (n.Inputs.Length == 2)          // a fused residual: zero only where the residual is zero too; same layout
+                        {
+                            var zr = zero[n.Inputs[1]];
+                            for (int c = 0; c < o; c++) z[c] &= zr[c];
+                            Tie(n.Inputs[1], n.Output);
+                        }
                         if (groups > 1)
                         {
                             if (groups == channels[x] && o == groups) Tie(x, n.Output);         // depthwise: channel c reads channel c

@@ -99,6 +99,26 @@ public sealed class CompactModel
         finally { plan.Free.Add(buffers); }
     }
 
+    /// <summary>Median milliseconds of each operation over <paramref name="runs"/> runs on one h×w image (operations timed one by one).</summary>
+    public List<(GraphNode Node, double Ms)> Profile(int h, int w, int runs = 5)
+    {
+        var plan = PlanFor(1, h, w);
+        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(size => new float[size]).ToArray();
+        try
+        {
+            var times = _g.Nodes.Select(_ => new double[runs]).ToArray();
+            for (int r = -1; r < runs; r++)
+                for (int i = 0; i < _g.Nodes.Count; i++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    Execute(_g.Nodes[i], plan, buffers, h, w);
+                    if (r >= 0) times[i][r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                }
+            return _g.Nodes.Select((n, i) => { Array.Sort(times[i]); return (n, times[i][runs / 2]); }).ToList();
+        }
+        finally { plan.Free.Add(buffers); }
+    }
+
     private void Execute(GraphNode node, Plan plan, float[][] b, int inH, int inW)
     {
         var inShape = plan.Shapes[node.Inputs[0]];
@@ -107,7 +127,7 @@ public sealed class CompactModel
         switch (node.Op)
         {
             case GraphOp.Conv:
-                _convs[node].Run(x, 0, inShape[0], inShape[2], inShape[3], y, 0);
+                _convs[node].Run(x, 0, inShape[0], inShape[2], inShape[3], y, 0, node.Inputs.Length == 2 ? b[plan.SlotOf[node.Inputs[1]]] : null);
                 break;
             case GraphOp.BatchNorm:
                 {

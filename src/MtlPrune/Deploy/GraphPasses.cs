@@ -6,11 +6,37 @@ namespace MtlPrune.Deploy;
 /// Graph rewrites that keep the function and remove work. <see cref="FoldBatchNorm"/>: a convolution followed by batch
 /// norm (the conv's only reader) becomes one convolution, W' = W·γ/√(σ² + ε) per output channel and
 /// b' = (b − μ)·γ/√(σ² + ε) + β, which keeps pruned weights at 0. <see cref="FuseActivations"/>: a ReLU or ReLU6 that is the
-/// only reader of a Conv, Add or Linear becomes that operation's activation. Weights no node uses any more are dropped.
+/// only reader of a Conv, Add or Linear becomes that operation's activation. <see cref="FuseResidual"/>: an addition one
+/// of whose inputs is a convolution read by nothing else becomes that convolution with a second input, added to its output
+/// before the activation (a residual sum without its own pass over memory). Weights no node uses any more are dropped.
 /// </summary>
 public static class GraphPasses
 {
-    public static InferenceGraph Optimize(InferenceGraph g) => FuseActivations(FoldBatchNorm(g));
+    public static InferenceGraph Optimize(InferenceGraph g) => FuseResidual(FuseActivations(FoldBatchNorm(g)));
+
+    public static InferenceGraph FuseResidual(InferenceGraph g)
+    {
+        var nodes = new List<GraphNode>(g.Nodes);
+        var readers = g.Readers();
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            var add = nodes[i];
+            if (add.Op != GraphOp.Add) continue;
+            for (int side = 0; side < 2; side++)
+            {
+                int at = nodes.FindIndex(n => n.Output == add.Inputs[side]);
+                if (at < 0) continue;
+                var conv = nodes[at];
+                if (conv.Op != GraphOp.Conv || conv.Inputs.Length != 1 || conv.Activation != Activation.None || readers[conv.Output] != 1) continue;
+                // The fused node runs where the addition ran: by then the convolution's input and the other operand exist.
+                nodes[i] = conv with { Inputs = new[] { conv.Inputs[0], add.Inputs[1 - side] }, Activation = add.Activation, Output = add.Output };
+                nodes.RemoveAt(at);
+                if (at < i) i--;
+                break;
+            }
+        }
+        return Rebuild(g, nodes, new Dictionary<string, GraphTensor>(g.Tensors));
+    }
 
     public static InferenceGraph FoldBatchNorm(InferenceGraph g)
     {

@@ -21,7 +21,7 @@ public static class GraphValidation
                 throw bad($"node {id} has out-of-range kernel, stride, padding or dilation.");
             if (!Enum.IsDefined(n.Op) || !Enum.IsDefined(n.Activation)) throw bad($"node {id} has an unknown operation or activation.");
             int want = n.Op == GraphOp.Add ? 2 : 1;
-            if (n.Inputs.Length != want) throw bad($"node {id} ({n.Op}) has {n.Inputs.Length} inputs, needs {want}.");
+            if (n.Inputs.Length != want && !(n.Op == GraphOp.Conv && n.Inputs.Length == 2)) throw bad($"node {id} ({n.Op}) has {n.Inputs.Length} inputs, needs {want}.");
             foreach (var v in n.Inputs) if (!channels.ContainsKey(v)) throw bad($"node {id} reads value {v} before it is computed.");
             if (n.Output <= 0 || channels.ContainsKey(n.Output)) throw bad($"node {id} writes value {n.Output}, which is not new.");
             int c = channels[n.Inputs[0]];
@@ -35,6 +35,7 @@ public static class GraphValidation
                         if (n.Groups < 1 || w.Shape.Length != 4 || w.Shape[0] < 1 || w.Shape[0] % n.Groups != 0 || w.Shape[1] * n.Groups != c || w.Shape[2] != n.Kernel[0] || w.Shape[3] != n.Kernel[1])
                             throw bad($"conv {id}: weight {string.Join("x", w.Shape)} does not fit {c} input channels, groups {n.Groups}, kernel {n.Kernel[0]}x{n.Kernel[1]}.");
                         if (n.Bias is not null && T(n.Bias, id).Numel != w.Shape[0]) throw bad($"conv {id}: bias does not match {w.Shape[0]} channels.");
+                        if (n.Inputs.Length == 2 && (channels[n.Inputs[1]] != w.Shape[0] || flat.Contains(n.Inputs[1]))) throw bad($"conv {id}: its residual input does not have {w.Shape[0]} channels.");
                         c = w.Shape[0];
                         break;
                     }

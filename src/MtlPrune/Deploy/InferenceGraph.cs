@@ -8,7 +8,8 @@ public enum GraphOp { Conv, BatchNorm, Relu, Relu6, Add, MaxPool, Resize, Global
 
 /// <summary>
 /// One operation of an <see cref="InferenceGraph"/>: inputs and output are value ids (0 is the graph input); weights are
-/// tensor names. Conv: Weight, Bias?, Kernel, Stride, Padding, Dilation, Groups, Activation. BatchNorm (eval): Weight (γ),
+/// tensor names. Conv: Weight, Bias?, Kernel, Stride, Padding, Dilation, Groups, Activation; a second input, when
+/// present, is a residual added to the output before the activation. BatchNorm (eval): Weight (γ),
 /// Bias (β), Mean, Var, Eps. MaxPool: Kernel, Stride, Padding, Ceil. Resize: bilinear (align_corners = false) to the graph
 /// input's size. Linear: Weight, Bias?. Add and Linear may carry an Activation too.
 /// </summary>
@@ -69,6 +70,8 @@ public sealed class InferenceGraph
             string id = node.Name ?? $"value {node.Output}";
             shapes[node.Output] = node.Op switch
             {
+                GraphOp.Conv when node.Inputs.Length == 2 && !shapes[node.Inputs[1]]!.SequenceEqual(ConvShape(node, s, id)) => throw new ArgumentException(
+                    $"For a {h}×{w} input, convolution {id} adds a residual of {Engine.Tensor.ShapeString(shapes[node.Inputs[1]]!)} to its output of {Engine.Tensor.ShapeString(ConvShape(node, s, id))}; the graph cannot run at this size."),
                 GraphOp.Conv => ConvShape(node, s, id),
                 GraphOp.MaxPool => new[] { s[0], s[1], Engine.Tensor.PoolOutputSizePublic(s[2], node.Kernel[0], node.Stride[0], node.Padding[0], node.Ceil), Engine.Tensor.PoolOutputSizePublic(s[3], node.Kernel[1], node.Stride[1], node.Padding[1], node.Ceil) },
                 GraphOp.Resize => new[] { s[0], s[1], h, w },
@@ -89,6 +92,21 @@ public sealed class InferenceGraph
         if (s[2] + 2 * c.Padding[0] < c.Dilation[0] * (c.Kernel[0] - 1) + 1 || s[3] + 2 * c.Padding[1] < c.Dilation[1] * (c.Kernel[1] - 1) + 1)
             throw new ArgumentException($"A {s[2]}×{s[3]} input to the {c.Kernel[0]}×{c.Kernel[1]} convolution {id} (dilation {c.Dilation[0]}) leaves no output; use a larger input.");
         return new[] { s[0], Tensors[c.Weight!].Shape[0], ho, wo };
+    }
+
+    /// <summary>Multiply-accumulates of the conv and linear layers for one h×w image: all weights, and the nonzero ones.</summary>
+    public (long Macs, long NonzeroMacs) Macs(int h, int w)
+    {
+        var shapes = Shapes(1, h, w);
+        long all = 0, nz = 0;
+        foreach (var n in Nodes.Where(n => n.Op is GraphOp.Conv or GraphOp.Linear))
+        {
+            var o = shapes[n.Output];
+            long plane = o.Length == 4 ? (long)o[2] * o[3] : 1;
+            var t = Tensors[n.Weight!];
+            all += t.Numel * plane; nz += t.Nonzeros * plane;
+        }
+        return (all, nz);
     }
 
     /// <summary>How many nodes read each value (outputs count as readers).</summary>

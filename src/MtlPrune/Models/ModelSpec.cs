@@ -53,6 +53,9 @@ public sealed record ModelSpec
 
     /// <summary>Looks up a preset by name.</summary>
     /// <exception cref="ArgumentException">The name is unknown; the message lists the presets.</exception>
+    /// <summary>The names <see cref="Preset"/> knows.</summary>
+    public static readonly IReadOnlyList<string> PresetNames = new[] { "resnet-mini", "deeplab-resnet34", "mobilenetv2" };
+
     public static ModelSpec Preset(string name, TaskSpec[]? tasks = null) => name switch
     {
         "resnet-mini" => ResNetMini(tasks),

@@ -6,7 +6,7 @@ namespace MtlPrune.Pruning;
 
 /// <summary>
 /// Structured (filter-level) pruning, for hardware without sparse kernels: element scores are summed per output filter
-/// and every weight of a filter ranks by its filter's sum, so the per-task top-k and the fusion keep or drop filters
+/// and every weight of a filter ranks by its filter's score, so the per-task top-k and the fusion keep or drop filters
 /// whole; <see cref="RoundToFilters"/> settles the one filter per task a top-k boundary may split. A pruned filter's
 /// channel is then made exactly 0 (<see cref="ChannelMasks"/>: its bias and the γ, β of the batch norm after it are masked
 /// too), so <see cref="ChannelCompaction"/> can remove it and the readers' matching input channels. Layers whose filters
@@ -14,7 +14,11 @@ namespace MtlPrune.Pruning;
 /// </summary>
 public static class FilterPruning
 {
-    /// <summary>Per-filter sums of <paramref name="scores"/> (per task, per target) spread over each filter's weights; output layers score highest.</summary>
+    /// <summary>
+    /// Replaces each weight's score by its filter's: the sum of the filter's scores, divided by the filter's size so that
+    /// filters compete for the weight budget by importance per weight kept (within a layer the order is the sums' order;
+    /// across layers a large filter must earn its size). Output layers score highest.
+    /// </summary>
     public static void SumPerFilter(float[]?[][] scores, IReadOnlyList<PrunableTensor> targets, IReadOnlySet<string> outputLayers)
     {
         foreach (var perTarget in scores)
@@ -28,7 +32,7 @@ public static class FilterPruning
                     var span = s.AsSpan(f * per, per);
                     double sum = 0;
                     foreach (var v in span) sum += v;
-                    span.Fill((float)Math.Min(sum, float.MaxValue / 2));
+                    span.Fill((float)Math.Min(sum / per, float.MaxValue / 2));
                 }
             }
     }

@@ -51,7 +51,7 @@ public static class PruningMethods
         "cut" => new Methods.Cut(new Methods.CutOptions
         {
             Fusion = Pruning.Fusion.Parse(s.Fusion), KeepRatio = s.KeepRatio, CalibrationBatches = s.CalibrationBatches, ScoreInTrainMode = s.ScoreInTrainMode,
-            Filters = s.Granularity switch { null or "weight" => false, "filter" => true, var g => throw new ArgumentException($"--granularity must be weight or filter, got '{g}'.") },
+            Filters = Filters(s),
         }),
         "adapmtl" => new Methods.AdapMtl(new Methods.AdapMtlOptions
         {
@@ -61,7 +61,7 @@ public static class PruningMethods
         "magnitude" => new Methods.MagnitudePruning(s.Scope switch
         {
             "global" => false, "layer" => true, _ => throw new ArgumentException($"--scope must be global or layer, got '{s.Scope}'."),
-        }),
+        }, Filters(s)),
         "random" => new Methods.RandomPruning(),
         "snip" => new Methods.Snip(new Methods.SnipOptions { Variant = s.SnipVariant, CalibrationBatches = s.CalibrationBatches, Iterations = s.TrainIterations }),
         "imp" => new Methods.Imp(new Methods.ImpOptions { Rate = s.ImpRate }),
@@ -72,5 +72,10 @@ public static class PruningMethods
             CalibrationBatches = s.CalibrationBatches, Iterations = s.TrainIterations,
         }),
         _ => throw new ArgumentException($"--method: unknown method '{name}' ({string.Join(", ", Names)})."),
+    };
+
+    private static bool Filters(MethodSettings s) => s.Granularity switch
+    {
+        null or "weight" => false, "filter" => true, var g => throw new ArgumentException($"--granularity must be weight or filter, got '{g}'."),
     };
 }

@@ -72,6 +72,8 @@ public class CompactModelTests
         var opt = GraphPasses.Optimize(raw);
         Assert.True(opt.Nodes.Count < raw.Nodes.Count);
         Assert.DoesNotContain(opt.Nodes, n => n.Op == GraphOp.Relu);               // all fused into conv/add
+        Assert.DoesNotContain(opt.Nodes, n => n.Op == GraphOp.Add);                // every residual sum fused into a conv
+        Assert.Equal(raw.Nodes.Count(n => n.Op == GraphOp.Add), opt.Nodes.Count(n => n.Op == GraphOp.Conv && n.Inputs.Length == 2));
         foreach (var n in opt.Nodes.Where(n => n.Op == GraphOp.Conv))
         {
             var before = raw.Tensors[n.Weight!].Data; var after = opt.Tensors[n.Weight!].Data;
