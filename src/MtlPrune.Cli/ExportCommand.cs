@@ -13,22 +13,23 @@ internal static class ExportCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "An MtlPrune checkpoint (dense, pruned or imported), or the directory of a prune or train run.", Required = true };
-        var format = new Option<string>("--format") { Description = "pytorch: a safetensors file with PyTorch names, for load_state_dict in your own code; mtlp: a compact model for `mtlprune infer` and CompactModel (BN folded, sparse storage).", DefaultValueFactory = _ => "pytorch" };
+        var format = new Option<string>("--format") { Description = "pytorch: a safetensors file with PyTorch names, for load_state_dict in your own code; mtlp: a compact model for `mtlprune infer` and CompactModel (BN folded, sparse storage); onnx: ONNX opset 17 (BN folded, one output per task).", DefaultValueFactory = _ => "pytorch" };
         var layout = new Option<string>("--layout") { Description = "pytorch: names to write: scenenet (AdaShare / DiSparse / CUT DeepLab-ResNet) or mtlprune.", DefaultValueFactory = _ => "mtlprune" };
         var masks = new Option<string>("--masks") { Description = "pytorch: none: plain weights with pruned entries 0 (load_state_dict into the unpruned model); torch: torch.nn.utils.prune's weight_orig + weight_mask (load after prune.identity on each pruned layer).", DefaultValueFactory = _ => "none" };
         var tasks = new Option<string?>("--tasks") { Description = "mtlp: keep only these tasks (default: all the checkpoint's tasks)." };
         var fp16 = new Option<bool>("--fp16") { Description = "mtlp: store values as fp16 (half the value bytes; outputs change by about 1e-3 relative)." };
         var structured = new Option<bool>("--structured") { Description = "mtlp: also remove channels that are zero for every input (whole pruned filters, see `prune --granularity filter`)." };
+        var sparseInit = new Option<bool>("--sparse-initializers") { Description = "onnx: store a weight as a sparse_initializer when that is smaller (about 1/3 density or less). Not every runtime reads them." };
         var inputSize = new Option<string?>("--input-size") { Description = "mtlp: the input size HxW to prepare for at load (default: the training size of the built-in scenes; otherwise chosen at the first run)." };
         var output = new Option<string>("--out") { Description = "The file to write.", Required = true };
         var force = new Option<bool>("--force") { Description = "Overwrite --out if it exists." };
-        var cmd = new Command("export", "Export a checkpoint: PyTorch names in a safetensors file, or a compact sparse model (.mtlp) for deployment.")
-            { checkpoint, format, layout, masks, tasks, fp16, structured, inputSize, output, force };
+        var cmd = new Command("export", "Export a checkpoint: PyTorch names in a safetensors file, a compact sparse model (.mtlp) for deployment, or ONNX.")
+            { checkpoint, format, layout, masks, tasks, fp16, structured, sparseInit, inputSize, output, force };
         cmd.SetAction(p =>
         {
             var o = p.GetValue(output)!;
             if (File.Exists(o) && !p.GetValue(force)) throw new ArgumentException($"--out: '{o}' already exists; pass --force to overwrite it.");
-            var f = CliParsing.Choice(p.GetValue(format)!, "--format", "pytorch", "mtlp");
+            var f = CliParsing.Choice(p.GetValue(format)!, "--format", "pytorch", "mtlp", "onnx");
             var path = Checkpoint.Resolve(p.GetValue(checkpoint)!);
             var (model, meta) = Checkpoint.Load(path);
             if (p.GetValue(tasks) is string t)
@@ -37,6 +38,15 @@ internal static class ExportCommand
                 foreach (var k in keep)
                     if (model.Tasks.All(x => x.Name != k)) throw new ArgumentException($"--tasks: '{path}' has no task '{k}' (its tasks: {string.Join(", ", model.Tasks.Select(x => x.Name))}).");
                 model = model.SelectTasks(keep);
+            }
+            if (f == "onnx")
+            {
+                var g = CompactExport.Build(model, meta, path, p.GetValue(inputSize) is string sz ? CliParsing.Size(sz, "--input-size") : null, p.GetValue(structured));
+                var sum = Deploy.Onnx.OnnxExport.Write(g, o, p.GetValue(sparseInit));
+                ConsoleUi.Line(Markup.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"wrote {o}: ONNX opset {Deploy.Onnx.OnnxExport.Opset}, input 'input' [batch, {g.InputChannels}, height, width], outputs {string.Join(", ", g.Outputs.Select(x => x.Key))}; " +
+                    $"{sum.Nodes} nodes, {sum.Initializers} dense and {sum.SparseInitializers} sparse initializers, {sum.Bytes / 1048576.0:F2} MiB")));
+                return 0;
             }
             if (f == "mtlp") return Mtlp(model, meta, path, o, p.GetValue(fp16), p.GetValue(structured), p.GetValue(inputSize) is string s ? CliParsing.Size(s, "--input-size") : null);
             var m = CliParsing.Choice(p.GetValue(masks)!, "--masks", "none", "torch") == "torch" ? ExportMasks.Torch : ExportMasks.None;

@@ -89,6 +89,12 @@ public class DeployCliTests : IDisposable
                 $"pixel {i}: shown {shown}, logits {string.Join(" ", Enumerable.Range(0, channels).Select(c => seg.Span[c * plane + i]))}");
         }
 
+        (code, output) = CliRunner.Run("export", "--checkpoint", F("pruned"), "--format", "onnx", "--out", F("model.onnx"));
+        Assert.True(code == 0, output);
+        Assert.Contains("outputs seg, depth", output);
+        var onnx = new CompactModel(Deploy.Onnx.OnnxReader.Read(F("model.onnx"))).Run(x);
+        foreach (var t in want.Keys) Assert.True(DeployTestHelpers.RelativeError(onnx[t].ToArray(), want[t]) < 1e-4, t);
+
         (code, output) = CliRunner.Run("export", "--checkpoint", F("pruned"), "--format", "mtlp", "--fp16", "--out", F("half.mtlp"));
         Assert.True(code == 0, output);
         Assert.True(new FileInfo(F("half.mtlp")).Length < new FileInfo(F("model.mtlp")).Length);
