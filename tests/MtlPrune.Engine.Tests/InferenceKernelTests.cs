@@ -20,6 +20,8 @@ public class InferenceKernelTests
     [InlineData(1, 32, 8, 20, 20, 1, 2, 0, 1, 0.05, Activation.None)]
     [InlineData(1, 4, 4, 3, 3, 3, 1, 4, 4, 0.9, Activation.None)]
     [InlineData(1, 5, 7, 6, 6, 3, 1, 1, 1, 0.0, Activation.Relu)]
+    [InlineData(1, 96, 12, 40, 44, 3, 1, 1, 1, 0.1, Activation.Relu)]       // several input-channel blocks per tile
+    [InlineData(2, 80, 10, 33, 33, 3, 2, 1, 1, 0.15, Activation.Relu6)]     // blocks over four phases
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));
@@ -29,9 +31,12 @@ public class InferenceKernelTests
         var conv = new InferenceConv(weight, o, c, (k, k), bias, (s, s), (p, p), (d, d), 1, act);
         var (ho, wo) = conv.OutputSize(h, w);
         var dense = new float[n * o * ho * wo]; var sparse = new float[dense.Length];
-        conv.Kind = ConvKind.Dense; conv.Run(x, 0, n, h, w, dense, 0);
-        conv.Kind = ConvKind.Sparse; conv.Run(x, 0, n, h, w, sparse, 0);
+        // Odd geometries add a residual (a fused skip connection), even ones do not.
+        var residual = (h % 2 == 1) ? Tensor.Normal(new[] { dense.Length }, rng).ToArray() : null;
+        conv.Kind = ConvKind.Dense; conv.Run(x, 0, n, h, w, dense, 0, residual);
+        conv.Kind = ConvKind.Sparse; conv.Run(x, 0, n, h, w, sparse, 0, residual);
         var reference = Tensor.Conv2d(Tensor.FromArray(x, n, c, h, w), Tensor.FromArray(weight, o, c, k, k), Tensor.FromArray(bias, o), (s, s), (p, p), (d, d)).ToArray();
+        if (residual is not null) reference = reference.Select((v, i) => v + residual[i]).ToArray();
         if (act == Activation.Relu) reference = reference.Select(v => Math.Max(v, 0f)).ToArray();
         if (act == Activation.Relu6) reference = reference.Select(v => Math.Clamp(v, 0f, 6f)).ToArray();
         double scale = reference.Max(v => Math.Abs(v)) + 1e-6;

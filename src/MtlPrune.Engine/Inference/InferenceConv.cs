@@ -21,8 +21,8 @@ public sealed class InferenceConv
     private readonly float[]? _bias;
     private readonly SparseRows? _sparse;
     private readonly int[]? _parts;
-    // Per input size: each nonzero's offset into the phase buffer (resolved once, then reused).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), int[]> _resolved = new();
+    // Per input size: the nonzeros' layout for the phase buffer (made once, then reused).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int, int), SparsePlan> _plans = new();
 
     public int OutChannels { get; }
     public int InChannels { get; }
@@ -90,53 +90,55 @@ public sealed class InferenceConv
                     PaddedConv.Forward(new MatView(pw + (long)gi * og * taps, taps, 1), og, px + xOff + (long)gi * (InChannels / Groups) * h * w, InChannels * h * w, g, offsets,
                         py + yOff + (long)gi * og * ho * wo, OutChannels * ho * wo, false, Gemm.MaxThreads);
         }
-        int plane = ho * wo;
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < OutChannels; o++)
-            {
-                var d = y.AsSpan(yOff + (i * OutChannels + o) * plane, plane);
-                if (_bias is not null && _bias[o] != 0) TensorPrimitives.Add(d, _bias[o], d);
-                if (residual is not null) TensorPrimitives.Add(d, residual.AsSpan(rOff + (i * OutChannels + o) * plane, plane), d);
-                InferenceOps.Activate(d, Activation);
-            }
+        if (_bias is null && residual is null && Activation == Activation.None) return;
+        fixed (float* py = y) fixed (float* pr = residual)
+        {
+            var epi = new EpilogueBody { Out = py + yOff, Res = residual is null ? null : pr + rOff, Plane = ho * wo, Channels = OutChannels, Bias = _bias, Act = Activation };
+            WorkerPool.For(n * OutChannels, ref epi);
+        }
     }
 
     private unsafe void RunSparse(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
     {
         var g = new PaddedConv.Geometry(n, InChannels, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
-        if (!_resolved.TryGetValue((n, h, w), out var resolved)) _resolved[(n, h, w)] = resolved = _sparse!.Resolve(PaddedConv.Offsets(g));
-        int ld = (g.Columns + SparseConv.Tile - 1) / SparseConv.Tile * SparseConv.Tile;
+        if (!_plans.TryGetValue((n, h, w), out var plan)) _plans[(n, h, w)] = plan = MakePlan(g);
         var buf = BufferPool.Rent(g.BufferSize + SparseConv.Tile);
-        var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            fixed (float* px = x) fixed (float* pb = buf) fixed (float* pt = tmp)
+            fixed (float* px = x) fixed (float* pb = buf) fixed (float* py = y) fixed (float* pr = residual)
             {
-                new Span<float>(pb + g.BufferSize, SparseConv.Tile).Clear();
-                PaddedConv.Prepare(px + xOff, InChannels * h * w, g, pb);
-                SparseConv.Run(_sparse!, resolved, pb, g.Columns, pt, ld, _parts!);
-                int hq = g.Hq, wq = g.Wq, plane = ho * wo;
-                for (int i = 0; i < n; i++)
-                    for (int o = 0; o < OutChannels; o++)
-                    {
-                        float b = _bias?[o] ?? 0f;
-                        var dst = y.AsSpan(yOff + (i * OutChannels + o) * plane, plane);
-                        for (int oh = 0; oh < ho; oh++)
-                        {
-                            var src = new ReadOnlySpan<float>(pt + (long)o * ld + ((long)i * hq + oh) * wq, wo);
-                            var d = dst.Slice(oh * wo, wo);
-                            if (residual is not null) TensorPrimitives.Add(src, residual.AsSpan(rOff + (i * OutChannels + o) * plane + oh * wo, wo), d);
-                            else src.CopyTo(d);
-                            if (b != 0) TensorPrimitives.Add(d, b, d);
-                        }
-                        InferenceOps.Activate(dst, Activation);
-                    }
+                new Span<float>(pb + g.BufferSize - PaddedConv.Slack, PaddedConv.Slack + SparseConv.Tile).Clear();
+                var prep = new PrepareBody { Src = px + xOff, ImageStride = InChannels * h * w, G = g, Dst = pb, Chunk = Math.Max(1, (InChannels + 7) / 8) };
+                WorkerPool.For((InChannels + prep.Chunk - 1) / prep.Chunk, ref prep);
+                var output = new SparseOutput(py + yOff, residual is null ? null : pr + rOff, _bias, Activation, OutChannels, g.Hq, g.Wq, ho, wo);
+                SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!);
             }
         }
-        finally
-        {
-            BufferPool.Return(buf);
-            BufferPool.Return(tmp);
-        }
+        finally { BufferPool.Return(buf); }
+    }
+
+    /// <summary>
+    /// The nonzeros' offsets for this geometry, with input channels blocked so that a block's slices of one tile fit in
+    /// about 24 KB: per channel, each phase holds Kh row slices (however far apart dilation puts them) of a tile plus the
+    /// kernel's width.
+    /// </summary>
+    private SparsePlan MakePlan(in PaddedConv.Geometry g)
+    {
+        long bytesPerChannel = 4L * g.Phases * Kernel.H * (SparseConv.Tile + (Kernel.W - 1) * Dilation.W / Stride.W + 1);
+        int perBlock = (int)Math.Clamp(24 * 1024 / bytesPerChannel, 1, InChannels);
+        return _sparse!.Plan(PaddedConv.Offsets(g), Kernel.H * Kernel.W, perBlock);
+    }
+
+    private unsafe struct PrepareBody : IParallelBody
+    {
+        public float* Src; public int ImageStride; public PaddedConv.Geometry G; public float* Dst; public int Chunk;
+        public void Run(int i) => PaddedConv.PrepareChannels(Src, ImageStride, G, Dst, i * Chunk, Math.Min(G.C, (i + 1) * Chunk));
+    }
+
+    /// <summary>The end of the dense path, one output plane per iteration, in place: y = act(y + bias + residual).</summary>
+    private unsafe struct EpilogueBody : IParallelBody
+    {
+        public float* Out; public float* Res; public int Plane, Channels; public float[]? Bias; public Activation Act;
+        public void Run(int k) => Epilogue.Row(Out + (long)k * Plane, Res is null ? null : Res + (long)k * Plane, Bias?[k % Channels] ?? 0f, Act, Out + (long)k * Plane, Plane);
     }
 }

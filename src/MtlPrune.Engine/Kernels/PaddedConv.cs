@@ -87,18 +87,28 @@ internal static unsafe class PaddedConv
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Prepare(float* src, int imageStride, in Geometry g, float* dst)
     {
-        new Span<float>(dst, g.BufferSize).Clear();
+        new Span<float>(dst + (long)g.Phases * g.C * g.Plane, Slack).Clear();
+        PrepareChannels(src, imageStride, g, dst, 0, g.C);
+    }
+
+    /// <summary>
+    /// <see cref="Prepare"/> for the channels [c0, c1) only (their planes in every phase, cleared then filled), so that
+    /// several threads can fill one buffer; the slack after the buffer is not touched.
+    /// </summary>
+    public static void PrepareChannels(float* src, int imageStride, in Geometry g, float* dst, int c0, int c1)
+    {
         int hq = g.Hq, wq = g.Wq;
         for (int a = 0; a < g.Sh; a++)
             for (int b = 0; b < g.Sw; b++)
             {
                 if (!g.UsesPhase(a, b)) continue;
                 int phase = g.PhaseIndex(a, b);
+                new Span<float>(dst + (long)(phase * g.C + c0) * g.Plane, (c1 - c0) * g.Plane).Clear();
                 // Columns j whose source column s·j + b − Pw lies inside the image.
                 int last = g.W - 1 + g.Pw - b;
                 int j0 = (g.Pw - b + g.Sw - 1) / g.Sw, j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
                 if (j1 <= j0) continue;
-                for (int c = 0; c < g.C; c++)
+                for (int c = c0; c < c1; c++)
                     for (int n = 0; n < g.N; n++)
                     {
                         float* plane = dst + (long)(phase * g.C + c) * g.Plane + (long)n * hq * wq;

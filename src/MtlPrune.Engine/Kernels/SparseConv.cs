@@ -36,12 +36,29 @@ internal sealed class SparseRows
         RowStart[rows] = k;
     }
 
-    /// <summary>Per nonzero, the offset of its tap in a phase buffer whose tap offsets are <paramref name="tapOffsets"/>.</summary>
-    public int[] Resolve(ReadOnlySpan<int> tapOffsets)
+    /// <summary>
+    /// The layout of a convolution's nonzeros for one input geometry: each nonzero's buffer offset, and where each row's
+    /// nonzeros for each block of <paramref name="channelsPerBlock"/> input channels begin (rows are in tap order, so a
+    /// block is a contiguous run of each row).
+    /// </summary>
+    public SparsePlan Plan(ReadOnlySpan<int> tapOffsets, int tapsPerChannel, int channelsPerBlock)
     {
-        var r = new int[Nonzeros];
-        for (int k = 0; k < r.Length; k++) r[k] = tapOffsets[Tap[k]];
-        return r;
+        var offsets = new int[Nonzeros];
+        for (int k = 0; k < offsets.Length; k++) offsets[k] = tapOffsets[Tap[k]];
+        int channels = Taps / tapsPerChannel, blocks = (channels + channelsPerBlock - 1) / channelsPerBlock;
+        var starts = new int[Rows * (blocks + 1)];
+        for (int r = 0; r < Rows; r++)
+        {
+            int k = RowStart[r];
+            for (int b = 0; b < blocks; b++)
+            {
+                starts[r * (blocks + 1) + b] = k;
+                int end = (b + 1) * channelsPerBlock * tapsPerChannel;
+                while (k < RowStart[r + 1] && Tap[k] < end) k++;
+            }
+            starts[r * (blocks + 1) + blocks] = RowStart[r + 1];
+        }
+        return new SparsePlan(offsets, starts, blocks);
     }
 
     /// <summary>Row ranges of about equal nonzero counts, for <paramref name="parts"/> threads.</summary>
@@ -60,6 +77,34 @@ internal sealed class SparseRows
 }
 
 /// <summary>
+/// Where a sparse convolution's results go: y [n, Channels, Ho, Wo] = act(sums + bias + residual). Sums arrive per output
+/// channel as tiles of flattened phase-buffer columns j = (image·Hq + row)·Wq + column, of which only row &lt; Ho and
+/// column &lt; Wo are outputs.
+/// </summary>
+internal readonly unsafe struct SparseOutput(float* y, float* residual, float[]? bias, Inference.Activation act, int channels, int hq, int wq, int ho, int wo)
+{
+    /// <summary>Writes the valid positions of a tile of <paramref name="count"/> columns starting at column <paramref name="col"/> of channel <paramref name="o"/>.</summary>
+    public void Store(float* tile, int o, int col, int count)
+    {
+        float b = bias?[o] ?? 0f;
+        int perImage = hq * wq, plane = ho * wo;
+        for (int j = col, end = col + count; j < end;)
+        {
+            int img = j / perImage, rem = j - img * perImage, row = rem / wq, c = rem - row * wq;
+            if (row >= ho) { j += perImage - rem; continue; }          // rows between images
+            if (c >= wo) { j += wq - c; continue; }                    // columns past the row's end
+            int len = Math.Min(wo - c, end - j);
+            long at = ((long)img * channels + o) * plane + (long)row * wo + c;
+            Inference.Epilogue.Row(tile + (j - col), residual == null ? null : residual + at, b, act, y + at, len);
+            j += len;
+        }
+    }
+}
+
+/// <summary>A convolution's nonzeros laid out for one input geometry (<see cref="SparseRows.Plan"/>).</summary>
+internal sealed record SparsePlan(int[] Offsets, int[] BlockStart, int Blocks);
+
+/// <summary>
 /// Sparse convolution over the phase buffer of <see cref="PaddedConv"/>: the im2col row of tap t is the contiguous slice
 /// starting at <c>offsets[t]</c>, so output channel o at flattened column j is Σ over o's nonzero weights of
 /// value·buf[offsets[tap] + j]. Each output channel's nonzeros are applied to a tile of 128 columns held in eight vector
@@ -72,44 +117,64 @@ internal static unsafe class SparseConv
     public const int Tile = 128;
 
     /// <summary>
-    /// out[o, j] for j in [0, columns): row o of <paramref name="w"/> against the phase buffer. <paramref name="resolved"/>
-    /// holds, per nonzero, the buffer offset of its tap (<see cref="SparseRows.Resolve"/>). <paramref name="outp"/> rows are
-    /// <paramref name="ld"/> floats apart (ld ≥ columns rounded up to <see cref="Tile"/>); the buffer must be readable up to
-    /// the last offset + ld.
+    /// y = act(W ⊛ x + bias + residual) for every output channel of <paramref name="w"/>, against the phase buffer, laid
+    /// out by <paramref name="plan"/>; the buffer must be readable up to its last offset + a tile. Columns go in tiles of
+    /// <see cref="Tile"/>; within a tile the input channels go in blocks whose slices fit the L1 cache, each row's sums
+    /// kept in a per-thread panel; after the last block the tile's valid positions go through the epilogue straight into
+    /// y, so no full-size intermediate is written.
     /// </summary>
-    public static void Run(SparseRows w, int[] resolved, float* buf, int columns, float* outp, int ld, int[] parts)
+    public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts)
     {
-        fixed (int* start = w.RowStart) fixed (int* offs = resolved) fixed (float* val = w.Value)
+        fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = w.Value)
         {
-            var body = new Body { Start = start, Offs = offs, Val = val, Buf = buf, Columns = columns, Out = outp, Ld = ld, Parts = parts };
+            var body = new Body { Starts = starts, Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Columns = columns, Output = output, Parts = parts };
             WorkerPool.For(parts.Length - 1, ref body);
         }
     }
 
     private struct Body : IParallelBody
     {
-        public int* Start; public int* Offs; public float* Val; public float* Buf; public int Columns; public float* Out; public int Ld; public int[] Parts;
+        public int* Starts; public int Blocks; public int* Offs; public float* Val; public float* Buf; public int Columns; public SparseOutput Output; public int[] Parts;
         public void Run(int p)
         {
-            int r0 = Parts[p], r1 = Parts[p + 1];
+            int r0 = Parts[p], r1 = Parts[p + 1], stride = Blocks + 1, rows = r1 - r0;
+            if (rows <= 0) return;
             bool wide = Simd.Use512;
-            for (int col = 0; col < Columns; col += Tile)
-                for (int r = r0; r < r1; r++)
+            var rent = rows * Tile > 16384 ? BufferPool.Rent(rows * Tile) : null;
+            float* stack = stackalloc float[rent is null ? rows * Tile : 1];
+            fixed (float* rented = rent)
+            {
+                float* panel = rent is null ? stack : rented;
+                for (int col = 0; col < Columns; col += Tile)
                 {
-                    int a = Start[r], n = Start[r + 1] - a;
-                    float* o = Out + (long)r * Ld + col;
-                    if (wide) Tile512(Buf + col, Offs + a, Val + a, n, o);
-                    else Tile256(Buf + col, Offs + a, Val + a, n, o);
+                    for (int b = 0; b < Blocks; b++)
+                        for (int r = r0; r < r1; r++)
+                        {
+                            int a = Starts[r * stride + b], n = Starts[r * stride + b + 1] - a;
+                            if (b > 0 && n == 0) continue;
+                            float* o = panel + (long)(r - r0) * Tile;
+                            if (wide) Tile512(Buf + col, Offs + a, Val + a, n, o, b > 0);
+                            else Tile256(Buf + col, Offs + a, Val + a, n, o, b > 0);
+                        }
+                    for (int r = r0; r < r1; r++) Output.Store(panel + (long)(r - r0) * Tile, r, col, Math.Min(Tile, Columns - col));
                 }
+            }
+            if (rent is not null) BufferPool.Return(rent);
         }
     }
 
     // Not inlined: alone, the loop keeps its pointers and eight accumulators in registers (inlined into the row loop the
     // JIT spilled loop state to the stack, and the store-to-load round trips tripled the time per nonzero).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile512(float* b, int* offs, float* val, int n, float* o)
+    private static void Tile512(float* b, int* offs, float* val, int n, float* o, bool accumulate)
     {
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
+        if (accumulate)
+        {
+            c0 = Vector512.Load(o); c1 = Vector512.Load(o + 16); c2 = Vector512.Load(o + 32); c3 = Vector512.Load(o + 48);
+            c4 = Vector512.Load(o + 64); c5 = Vector512.Load(o + 80); c6 = Vector512.Load(o + 96); c7 = Vector512.Load(o + 112);
+        }
+        else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = default;
         for (int k = 0; k < n; k++)
         {
             float* p = b + offs[k];
@@ -128,11 +193,18 @@ internal static unsafe class SparseConv
 
     /// <summary>The same tile with Vector256 (or its software fallback), for machines without AVX-512.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile256(float* b, int* offs, float* val, int n, float* o)
+    private static void Tile256(float* b, int* offs, float* val, int n, float* o, bool accumulate)
     {
         for (int half = 0; half < Tile; half += 64)
         {
-            Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            float* q = o + half;
+            Vector256<float> c0, c1, c2, c3, c4, c5, c6, c7;
+            if (accumulate)
+            {
+                c0 = Vector256.Load(q); c1 = Vector256.Load(q + 8); c2 = Vector256.Load(q + 16); c3 = Vector256.Load(q + 24);
+                c4 = Vector256.Load(q + 32); c5 = Vector256.Load(q + 40); c6 = Vector256.Load(q + 48); c7 = Vector256.Load(q + 56);
+            }
+            else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = default;
             for (int k = 0; k < n; k++)
             {
                 float* p = b + offs[k] + half;
@@ -146,7 +218,6 @@ internal static unsafe class SparseConv
                 c6 = Vector256.FusedMultiplyAdd(v, Vector256.Load(p + 48), c6);
                 c7 = Vector256.FusedMultiplyAdd(v, Vector256.Load(p + 56), c7);
             }
-            float* q = o + half;
             c0.Store(q); c1.Store(q + 8); c2.Store(q + 16); c3.Store(q + 24); c4.Store(q + 32); c5.Store(q + 40); c6.Store(q + 48); c7.Store(q + 56);
         }
     }

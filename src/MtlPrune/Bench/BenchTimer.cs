@@ -31,4 +31,30 @@ public static class BenchTimer
         double median = runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
         return new Timing(median, ms[0], ms[^1], runs, alloc / runs);
     }
+
+    /// <summary>
+    /// Times <paramref name="a"/> and <paramref name="b"/> alternately (a, b, a, b, …) after warming both up, so that a
+    /// clock that drifts during the run affects both alike; returns both timings.
+    /// </summary>
+    public static (Timing A, Timing B) Paired(Action a, Action b, int runs = 7, int warmup = 2)
+    {
+        if (runs < 1) throw new ArgumentException("runs must be at least 1.");
+        for (int i = 0; i < warmup; i++) { a(); b(); }
+        var ta = new double[runs]; var tb = new double[runs];
+        long total0 = GC.GetTotalAllocatedBytes(false);
+        for (int i = 0; i < runs; i++)
+        {
+            var sw = Stopwatch.StartNew(); a(); ta[i] = sw.Elapsed.TotalMilliseconds;
+            sw.Restart(); b(); tb[i] = sw.Elapsed.TotalMilliseconds;
+        }
+        long alloc = (GC.GetTotalAllocatedBytes(false) - total0) / (2 * runs);
+        return (Summarise(ta, alloc), Summarise(tb, alloc));
+    }
+
+    private static Timing Summarise(double[] ms, long alloc)
+    {
+        Array.Sort(ms);
+        int n = ms.Length;
+        return new Timing(n % 2 == 1 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2, ms[0], ms[^1], n, alloc);
+    }
 }

@@ -16,7 +16,8 @@ public sealed record InferRow(string Network, string Input, double Sparsity, str
     long AllocatedBytesPerRun, string? Goal, bool? GoalMet);
 
 /// <summary>
-/// Batch-1 inference of four variants of a network in one run, so that speed-ups are ratios measured together:
+/// Batch-1 inference of four variants of a network in one run, each timed alternately with the dense model so that
+/// speed-ups are ratios of medians measured together:
 /// <b>dense</b>, the unpruned model on the engine's dense kernels with batch norm folded and activations fused (our fastest
 /// dense inference, reported against the FMA peak); <b>masked</b>, the pruned model computed densely, as frameworks run a
 /// masked model; <b>compact sparse</b>, the <c>.mtlp</c> of the pruned model with each layer's kernel chosen by timing at
@@ -29,6 +30,7 @@ public sealed record InferRow(string Network, string Input, double Sparsity, str
 public sealed class InferenceBench(int runs, Action<string>? progress = null)
 {
     public List<InferRow> Rows { get; } = new();
+    private Action? _dense;      // one batch-1 run of the current network's dense model
     public double Peak { get; private set; }
     public List<string> Notes { get; } = new();
     /// <summary>Per compact row (by index in <see cref="Rows"/>): each convolution's kernel choice and the times behind it.</summary>
@@ -72,16 +74,17 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
         using var tmp = new TempFiles();
 
         progress?.Invoke($"{network} {input}: dense");
+        _dense = null;
         var denseGraph = GraphPasses.Optimize(ModelLowering.Lower(model));
         var dense = Measure(network, input, 0, "dense", denseGraph, h, w, ConvKind.Dense, tmp, out double denseMs);
         Rows.Add(dense);
         // The engine's own forward pass (eval mode, no gradients): the dense baseline must not be slower than this.
         progress?.Invoke($"{network} {input}: engine forward");
         var xin = Tensor.Normal(new[] { 1, 3, h, w }, new Rng(1));
-        var eager = BenchTimer.Measure(() => { using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2);
+        var (denseAgain, eager) = BenchTimer.Paired(_dense!, () => { using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2);
         var (dm, _) = denseGraph.Macs(h, w);
         Rows.Add(new InferRow(network, input, 0, "engine forward (eval, no grad)", eager.MedianMs, eager.MinMs, eager.MaxMs, eager.Runs, dm, dm, 0,
-            denseMs / eager.MedianMs, 2.0 * dm / (eager.MedianMs * 1e-3) / 1e9, null, 0, denseGraph.Nodes.Count(n => n.Op == GraphOp.Conv), eager.AllocatedBytesPerRun, null, null));
+            denseAgain.MedianMs / eager.MedianMs, 2.0 * dm / (eager.MedianMs * 1e-3) / 1e9, null, 0, denseGraph.Nodes.Count(n => n.Op == GraphOp.Conv), eager.AllocatedBytesPerRun, null, null));
         foreach (var s in sparsities)
         {
             InferenceGraph Pruned(bool perLayer, bool filters)
@@ -119,10 +122,19 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
         if (force is { } k) cm.ForceKernels(k);
         var x = Tensor.Normal(new[] { 1, 3, h, w }, new Rng(1)).ToArray();
         var outs = cm.Tasks.ToDictionary(t => t, t => new float[cm.OutputShape(t, 1, h, w).Aggregate(1, (a, b) => a * b)]);
-        var t = BenchTimer.Measure(() => cm.Run(x, 1, h, w, outs), runs, warmup: 2);
+        Timing t;
+        double speed = 1;
+        if (_dense is { } d && denseMs is not null)
+        {
+            // Alternating with the dense model, so the speed-up is a ratio of medians taken under the same clock.
+            var (dt, mt) = BenchTimer.Paired(d, () => cm.Run(x, 1, h, w, outs), runs, warmup: 2);
+            t = mt;
+            speed = dt.MedianMs / mt.MedianMs;
+        }
+        else t = BenchTimer.Measure(() => cm.Run(x, 1, h, w, outs), runs, warmup: 2);
         ms = t.MedianMs;
+        if (denseMs is null) _dense = () => cm.Run(x, 1, h, w, outs);
         var (macs, nz) = g.Macs(h, w);
-        double speed = (denseMs ?? t.MedianMs) / t.MedianMs;
         int convs = g.Nodes.Count(n => n.Op == GraphOp.Conv);
         int sparseLayers = force == ConvKind.Dense ? 0 : cm.Choices.Count(c => c.Kind == ConvKind.Sparse);
         if (force is null) Choices[Rows.Count] = cm.Choices;

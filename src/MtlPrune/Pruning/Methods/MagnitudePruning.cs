@@ -6,9 +6,10 @@ namespace MtlPrune.Pruning.Methods;
 /// Magnitude pruning of the pre-trained weights. Global (~ <c>prune.global_unstructured</c> with <c>L1Unstructured</c>; the
 /// "LTH" baseline of the CUT code, methods.md §1.8): prune the round(S·N) weights of smallest |W| over all targets at
 /// once. Per layer (~ <c>prune.l1_unstructured</c> on each layer): prune round(S·n) of each layer's n weights.
+/// With <c>filters</c>, whole output filters go by their L1 norm (Li et al.'s filter pruning, the usual structured
+/// baseline): globally by L1 norm per weight, or per layer round(S·filters) of each layer's filters; their channels are
+/// made exactly zero as <see cref="FilterPruning"/> does for structured CUT, and task output layers stay whole.
 /// </summary>
-/// With <c>filters</c>, whole output filters go by their L1 norm, globally (Li et al.'s filter pruning, the usual structured
-/// baseline), their channels made exactly zero as <see cref="FilterPruning"/> does for structured CUT.
 public sealed class MagnitudePruning(bool perLayer = false, bool filters = false) : IPruningMethod
 {
     public string Name => "magnitude";
