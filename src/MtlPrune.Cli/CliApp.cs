@@ -53,12 +53,14 @@ public static class CliApp
     /// <summary>Parses and runs <paramref name="args"/>; known input errors print one red line and give exit code 1.</summary>
     public static int Run(string[] args)
     {
+        MtlPrune.Data.SampleGuard.Warn = m => ConsoleUi.Line($"[yellow]warning:[/] {Markup.Escape(m)}");
         try
         {
             return Build().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or ModelFormatException
-                                   or FormatException or NonFiniteException or KeyNotFoundException or MtlPrune.Engine.NN.StateDictException)
+                                   or FormatException or NonFiniteException or KeyNotFoundException or MtlPrune.Engine.NN.StateDictException
+                                   or MtlPrune.Data.BadSampleException)
         {
             AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
             return 1;

@@ -37,7 +37,8 @@ internal static class EvalCommand
         var json = new Option<string?>("--json") { Description = "Also write the metrics as JSON to this file." };
         var baselineOpt = new Option<string?>("--baseline") { Description = "A baseline checkpoint (e.g. the dense model): report ΔT of --checkpoint against it on the same data." };
         var trivial = new Option<bool>("--trivial") { Description = "Also evaluate the trivial predictors (majority class, mean depth, mean normal) fitted on the training split." };
-        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial, baselineOpt };
+        var skipBad = new Option<bool>("--skip-bad-samples") { Description = "Log a damaged sample of a real data set (its index and file) and evaluate its neighbour in its place, instead of stopping." };
+        var cmd = new Command("eval", "Evaluate a checkpoint: per-task metrics table, optionally JSON.") { checkpoint, data, root, classes, split, size, count, seed, json, trivial, baselineOpt, skipBad };
         cmd.SetAction(p =>
         {
             var (model, meta) = Checkpoint.Load(p.GetValue(checkpoint)!);
@@ -48,7 +49,7 @@ internal static class EvalCommand
                 var s => throw new ArgumentException($"--split must be train, val or test, got '{s}'."),
             };
             var ds = DataSets.Open(p.GetValue(data)!, p.GetValue(root), sp, p.GetValue(count), p.GetValue(count), p.GetValue(size), p.GetValue(seed),
-                model.Tasks.Select(t => t.Name), p.GetValue(classes));
+                model.Tasks.Select(t => t.Name), p.GetValue(classes), p.GetValue(skipBad));
             var ev = ConsoleUi.Run(progress => Evaluator.Evaluate(model, ds, progress: (done, all) => progress($"evaluating on {ds.Name}", done, all)));
             AnsiConsole.Write(MetricsTable.Build(ev, $"{ds.Name} ({ds.Count} images)"));
             Evaluation? baseline = null;

@@ -24,6 +24,7 @@ internal sealed class PruneCliOptions(string defaultFusion)
     public readonly Option<string> SnipVariant = new Option<string>("--snip-variant") { Description = "snip: joint (multi-task loss over --calib-batches, train mode, as the CUT code) or single (one batch, eval mode, as the paper).", DefaultValueFactory = _ => "joint" };
     public readonly Option<double> ImpRate = new Option<double>("--imp-rate") { Description = "imp: fraction of the remaining weights each round removes (then --finetune-iters steps).", DefaultValueFactory = _ => 0.5 };
     public readonly Option<string> Rewind = new Option<string>("--rewind") { Description = "lth: rewind the survivors to init (the dense model's initialisation) or to step k of its training.", DefaultValueFactory = _ => "init" };
+    public readonly Option<bool> SkipBad = new Option<bool>("--skip-bad-samples") { Description = "Log a damaged sample of a real data set (its index and file) and use the next one, instead of stopping." };
     public readonly Option<double> Budget = new Option<double>("--budget") { Description = "Scale every iteration count (fine-tune and method training), e.g. 0.1 for a quick look.", DefaultValueFactory = _ => 1.0 };
     public readonly Option<int> Iters = new Option<int>("--finetune-iters") { Description = "Fine-tuning steps (reference: 1000 on NYUv2 and Cityscapes, 200 on Taskonomy); 0 skips fine-tuning.", DefaultValueFactory = _ => 1000 };
     public readonly Option<string> Optimizer = new Option<string>("--optimizer") { Description = "Fine-tuning optimizer: adam (reference), adamw or sgd.", DefaultValueFactory = _ => "adam" };
@@ -51,7 +52,7 @@ internal sealed class PruneCliOptions(string defaultFusion)
     /// <summary>Adds every shared option to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Fusion, KeepRatio, Granularity, Calib, ScoreMode, TrainIters, ThresholdInit, ThresholdDecay, Shared, NoAdaptive, FromScratch, Scope, SnipVariant, ImpRate, Rewind, Budget, Iters, Optimizer, Lr, Wd, Schedule, StepSize, Gamma, EvalEvery, Bn, Batch, Weights, Data, Root, Size, TrainCount, ValCount, TestCount, Classes, Roles, Types, Include, Exclude })
+        foreach (var o in new Option[] { Fusion, KeepRatio, Granularity, Calib, ScoreMode, TrainIters, ThresholdInit, ThresholdDecay, Shared, NoAdaptive, FromScratch, Scope, SnipVariant, ImpRate, Rewind, Budget, SkipBad, Iters, Optimizer, Lr, Wd, Schedule, StepSize, Gamma, EvalEvery, Bn, Batch, Weights, Data, Root, Size, TrainCount, ValCount, TestCount, Classes, Roles, Types, Include, Exclude })
             command.Options.Add(o);
     }
 
@@ -70,7 +71,7 @@ internal sealed class PruneCliOptions(string defaultFusion)
         BatchNorm = CliParsing.Choice(p.GetValue(Bn)!, "--bn", "train", "frozen"),
         LossWeights = p.GetValue(Weights) is string w ? CliParsing.LossWeights(w) : null, Data = p.GetValue(Data), DataRoot = p.GetValue(Root),
         Size = p.GetValue(Size), TrainCount = p.GetValue(TrainCount), ValCount = p.GetValue(ValCount), TestCount = p.GetValue(TestCount),
-        Classes = p.GetValue(Classes), Budget = p.GetValue(Budget),
+        Classes = p.GetValue(Classes), Budget = p.GetValue(Budget), SkipBadSamples = p.GetValue(SkipBad),
     };
 
     /// <summary>The method settings.</summary>

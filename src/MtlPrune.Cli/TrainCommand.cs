@@ -36,8 +36,9 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue from <output>/last.safetensors." };
         var bn = new Option<string?>("--bn") { Description = "Batch norm while training: train (batch statistics; default) or frozen (running statistics fixed)." };
         var noAug = new Option<bool>("--no-augment") { Description = "Disable scale/crop/flip augmentation." };
+        var skipBad = new Option<bool>("--skip-bad-samples") { Description = "Log a damaged sample of a real data set (its index and file) and use the next one, instead of stopping." };
         var cmd = new Command("train", "Train a multi-task model densely; keeps the best checkpoint by validation ΔT.")
-            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, weights, widths, blocks, head, headWidth, classes, bn };
+            { config, model, data, root, tasks, size, trainCount, valCount, iterations, batch, optimizer, lr, wd, schedule, seed, evalEvery, output, resume, noAug, skipBad, weights, widths, blocks, head, headWidth, classes, bn };
         cmd.SetAction(p =>
         {
             var c = p.GetValue(config) is string path ? TrainConfig.Load(path) : new TrainConfig();
@@ -58,6 +59,7 @@ internal static class TrainCommand
             if (p.GetValue(evalEvery) is int ee) c.EvalEvery = ee;
             if (p.GetValue(output) is string op) c.Output = op;
             if (p.GetValue(noAug)) c.Augment = false;
+            if (p.GetValue(skipBad)) c.SkipBadSamples = true;
             if (p.GetValue(bn) is string bnMode) c.BatchNorm = bnMode;
             if (p.GetValue(classes) is int k) c.Classes = k;
             if (p.GetValue(weights) is string ws)

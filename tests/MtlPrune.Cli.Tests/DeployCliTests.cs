@@ -167,3 +167,38 @@ internal static class DeployTestHelpers
         return diff / scale;
     }
 }
+
+/// <summary>`train` and `eval` on a real data set with a damaged file: stop naming the sample, or log it and go on.</summary>
+[Collection("console")]
+public class BadSampleCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"mtlprune-badsample-cli-{Guid.NewGuid():N}");
+    public BadSampleCliTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    [Fact]
+    public void TrainStopsOnADamagedSampleUnlessToldToSkipIt()
+    {
+        foreach (var folder in new[] { "train", "val" })
+            for (int i = 0; i < 5; i++)
+                foreach (var (kind, shape) in new[] { ("image", new[] { 16, 16, 3 }), ("label", new[] { 16, 16 }), ("depth", new[] { 16, 16, 1 }), ("normal", new[] { 16, 16, 3 }) })
+                {
+                    var path = Path.Combine(_dir, "nyu", folder, kind, $"{i}.npy");
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    Engine.IO.Npy.Write(path, Tensor.FromArray(Enumerable.Range(0, shape.Aggregate(1, (a, b) => a * b)).Select(k => (float)(k % 5)).ToArray(), shape));
+                }
+        File.WriteAllBytes(Path.Combine(_dir, "nyu", "train", "image", "1.npy"), new byte[] { 0x93, (byte)'N', (byte)'U' });
+        string[] Train(string output, params string[] extra) => new[]
+        {
+            "train", "--data", "nyuv2-mtan", "--data-root", Path.Combine(_dir, "nyu"), "--tasks", "seg,depth", "--widths", "4,4,8,8", "--head-width", "4",
+            "--val-count", "1", "--iterations", "3", "--eval-every", "3", "--batch", "2", "--no-augment", "--output", Path.Combine(_dir, output),
+        }.Concat(extra).ToArray();
+        var (code, output) = CliRunner.Run(Train("stop"));
+        Assert.Equal(1, code);
+        Assert.Contains("sample 1", output);
+        Assert.Contains(Path.Combine("train", "image", "1.npy"), output);
+        (code, output) = CliRunner.Run(Train("skip", "--skip-bad-samples"));
+        Assert.True(code == 0, output);
+        Assert.Contains("warning: skipping data 'nyuv2-mtan-train' sample 1", output);
+    }
+}

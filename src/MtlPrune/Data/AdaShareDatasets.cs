@@ -21,12 +21,14 @@ internal static class SplitJson
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            if (!doc.RootElement.TryGetProperty(split, out var arr) || arr.ValueKind != JsonValueKind.Array)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(split, out var arr) || arr.ValueKind != JsonValueKind.Array)
                 throw new ModelFormatException(path, $"no \"{split}\" list. Expected layout: {layout}");
             var list = new List<string[]>();
             foreach (var e in arr.EnumerateArray())
             {
-                var items = e.EnumerateArray().Select(x => x.GetString() ?? "").ToArray();
+                if (e.ValueKind != JsonValueKind.Array || e.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String))
+                    throw new ModelFormatException(path, $"entry {list.Count} of \"{split}\" is not a list of paths. Expected layout: {layout}");
+                var items = e.EnumerateArray().Select(x => x.GetString()!).ToArray();
                 if (items.Length != tupleSize) throw new ModelFormatException(path, $"entry {list.Count} of \"{split}\" has {items.Length} paths, expected {tupleSize}. Expected layout: {layout}");
                 list.Add(items);
             }

@@ -47,12 +47,20 @@ public sealed class DataLoader : IDisposable
         var order = Order(epoch);
         int start = position * _batch, count = Math.Min(_batch, order.Length - start);
         var samples = new Sample[count];
-        Parallel.For(0, count, i =>
+        try
         {
-            var s = _data.Get(order[start + i]);
-            if (_aug is not null) s = _aug.Apply(s, _data.Tasks, new Rng(_seed * 7_919 + (ulong)epoch * 1_000_033 + (ulong)order[start + i]));
-            samples[i] = s;
-        });
+            Parallel.For(0, count, i =>
+            {
+                var s = _data.Get(order[start + i]);
+                if (_aug is not null) s = _aug.Apply(s, _data.Tasks, new Rng(_seed * 7_919 + (ulong)epoch * 1_000_033 + (ulong)order[start + i]));
+                samples[i] = s;
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // The first sample's own error (e.g. a BadSampleException naming the index and file), not the wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
         return Stack(samples, _data.Tasks);
     }
 
@@ -77,6 +85,7 @@ public sealed class DataLoader : IDisposable
         _queue = new BlockingCollection<Batch>(_prefetch);
         var queue = _queue; var token = _cts.Token;
         int perEpoch = Math.Max(1, BatchesPerEpoch);
+        Exception? failure = null;
         _worker = Task.Run(() =>
         {
             try
@@ -85,9 +94,17 @@ public sealed class DataLoader : IDisposable
                     queue.Add(MakeBatch((int)(step / perEpoch), (int)(step % perEpoch)), token);
             }
             catch (OperationCanceledException) { }
+            catch (Exception e) { failure = e; }                 // handed to the consumer below, not lost with the thread
             finally { queue.CompleteAdding(); }
         }, token);
-        return queue.GetConsumingEnumerable();
+        return Consume(queue, () => failure);
+    }
+
+    /// <summary>The queue's batches; when the preparing thread failed, its exception is thrown where the batches are used.</summary>
+    private static IEnumerable<Batch> Consume(BlockingCollection<Batch> queue, Func<Exception?> failure)
+    {
+        foreach (var b in queue.GetConsumingEnumerable()) yield return b;
+        if (failure() is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
     }
 
     /// <summary>One pass over the data in order (no prefetch), e.g. for evaluation.</summary>

@@ -13,8 +13,16 @@ public static class DataSets
     /// <param name="count">Samples for the generated data sets (scenes, multi-mnist); ignored by the others.</param>
     /// <param name="size">Image size for scenes (square) and Taskonomy.</param>
     /// <param name="classes">Segmentation classes for Cityscapes (7 or 19).</param>
+    /// <param name="skipBadSamples">For the data sets read sample by sample from files: log a damaged sample and use the
+    /// next one instead of stopping (<see cref="SampleGuard"/>); either way a damaged sample is named by index and file.</param>
     public static IDataset Open(string name, string? root, Split split, int count, int valCount, int size = 64, ulong seed = 0,
-        IEnumerable<string>? tasks = null, int classes = 19)
+        IEnumerable<string>? tasks = null, int classes = 19, bool skipBadSamples = false)
+    {
+        var data = OpenRaw(name, root, split, count, valCount, size, seed, tasks, classes);
+        return data is ScenesDataset or MultiMnistDataset ? data : new SampleGuard(data, skipBadSamples);
+    }
+
+    private static IDataset OpenRaw(string name, string? root, Split split, int count, int valCount, int size, ulong seed, IEnumerable<string>? tasks, int classes)
     {
         if (name != "scenes" && string.IsNullOrEmpty(root)) throw new ArgumentException($"data '{name}' needs a data root (--data-root).");
         if (name != "scenes" && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Data root '{root}' does not exist.");

@@ -34,12 +34,17 @@ public sealed class MultiMnistDataset : IDataset
             try
             {
                 using var doc = JsonDocument.Parse(File.ReadAllText(path));
-                data = doc.RootElement.GetProperty("data").EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
+                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("data", out var values) || values.ValueKind != JsonValueKind.Array)
+                    throw new ModelFormatException(path, "expected {\"data\": [numbers]}.");
+                data = new float[values.GetArrayLength()];
+                int k = 0;
+                foreach (var v in values.EnumerateArray())
+                {
+                    if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d)) throw new ModelFormatException(path, $"value {k} of \"data\" is not a number.");
+                    data[k++] = (float)d;
+                }
             }
-            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                throw new ModelFormatException(path, $"expected {{\"data\": [numbers]}}: {e.Message}");
-            }
+            catch (JsonException e) { throw new ModelFormatException(path, $"expected {{\"data\": [numbers]}}: {e.Message}"); }
             if (data.Length % 784 != 0 || data.Length == 0) throw new ModelFormatException(path, $"{data.Length} values are not a whole number of 28x28 images.");
             int n = data.Length / 784, trainEnd = n * 8 / 10, valEnd = n * 9 / 10;
             var (lo, hi) = split switch { Split.Train => (0, trainEnd), Split.Validation => (trainEnd, valEnd), _ => (valEnd, n) };

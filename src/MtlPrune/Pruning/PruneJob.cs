@@ -179,6 +179,7 @@ public sealed class PruneJob(PruneOptions options, IPruningMethod method)
         ft.TrainCount = options.TrainCount ?? src.TrainCount;
         ft.ValCount = options.ValCount ?? src.ValCount;
         ft.Classes = options.Classes ?? src.Classes;
+        ft.SkipBadSamples = options.SkipBadSamples;
         ft.DataSeed = src.DataSeed ?? src.Seed;
         ft.Seed = options.Seed;
         ft.Iterations = Math.Max(1, options.FinetuneIterations);

@@ -45,6 +45,9 @@ public sealed record PruneOptions
 
     /// <summary>Scales every iteration count (the fine-tune's and the method's own) for quick looks, e.g. 0.1.</summary>
     public double Budget { get; init; } = 1;
+    /// <summary>Log a damaged sample of a real data set and use the next one, instead of stopping.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SkipBadSamples { get; init; }
 
     /// <summary>Checks the values and names the option at fault.</summary>
     public void Validate()

@@ -56,6 +56,9 @@ public sealed class TrainConfig
     public double ScaleMin { get; set; } = 1.0;
     public double ScaleMax { get; set; } = 1.25;
     public string Output { get; set; } = "runs/train";
+    /// <summary>Log a damaged sample of a file-backed data set and go on with the next one, instead of stopping.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool SkipBadSamples { get; set; }
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -72,17 +75,31 @@ public sealed class TrainConfig
         var text = File.ReadAllText(path);
         try
         {
-            if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-                return JsonSerializer.Deserialize<TrainConfig>(text, new JsonSerializerOptions(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow })
-                    ?? throw new FormatException("empty document");
-            return new YamlDotNet.Serialization.DeserializerBuilder()
-                .WithNamingConvention(YamlDotNet.Serialization.NamingConventions.CamelCaseNamingConvention.Instance)
-                .Build().Deserialize<TrainConfig>(text) ?? new TrainConfig();
+            var config = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+                ? JsonSerializer.Deserialize<TrainConfig>(text, new JsonSerializerOptions(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow })
+                    ?? throw new FormatException("empty document")
+                : new YamlDotNet.Serialization.DeserializerBuilder()
+                    .WithNamingConvention(YamlDotNet.Serialization.NamingConventions.CamelCaseNamingConvention.Instance)
+                    .Build().Deserialize<TrainConfig>(text) ?? new TrainConfig();
+            config.RequireValues();
+            return config;
         }
         catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException or FormatException)
         {
             throw new FormatException($"{path}: invalid training config: {e.Message}");
         }
+    }
+
+    /// <summary>A key written without a value (<c>tasks:</c>) deserialises to null; name it instead of failing later.</summary>
+    private void RequireValues()
+    {
+        foreach (var (key, value) in new (string, object?)[]
+                 {
+                     ("model", Model), ("data", Data), ("tasks", Tasks), ("optimizer", Optimizer), ("schedule", Schedule), ("milestones", Milestones),
+                     ("lossWeights", LossWeights), ("batchNorm", BatchNorm), ("output", Output),
+                 })
+            if (value is null) throw new FormatException($"'{key}' has no value.");
+        if (Tasks.Any(t => t is null)) throw new FormatException("'tasks' holds an empty entry.");
     }
 
     /// <summary>Checks values and names the option at fault.</summary>
@@ -132,7 +149,7 @@ public sealed class TrainConfig
 
     /// <summary>One split of the configured data; <paramref name="count"/> sizes generated data (and the validation split).</summary>
     public IDataset OpenSplit(Split split, int count) =>
-        DataSets.Open(Data, DataRoot, split, count, ValCount, Size, DataSeed ?? Seed, Tasks, Classes);
+        DataSets.Open(Data, DataRoot, split, count, ValCount, Size, DataSeed ?? Seed, Tasks, Classes, SkipBadSamples);
 
     /// <summary>The configuration stored in a checkpoint's metadata (<c>mtlprune.config</c>), or null when there is none.</summary>
     /// <exception cref="FormatException">The stored configuration is not valid JSON for this type.</exception>

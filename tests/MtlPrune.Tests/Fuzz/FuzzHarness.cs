@@ -17,8 +17,8 @@ public sealed record FuzzReport(string Reader, int Runs, int Parsed, int Rejecte
 /// <summary>
 /// Mutation fuzzing of a reader. From a valid sample it makes seeded variants — truncations, byte flips in the header,
 /// in the tail and in the body, insertions, deletions, duplicated ranges, and 2/4/8-byte fields set to extremes — and
-/// requires that each either parses or is refused with a <see cref="ModelFormatException"/> whose message starts with
-/// the source's name. Anything else fails the run: another exception type, an input taking longer than the time bound
+/// requires that each either parses or is refused with the reader's clear error (by default a
+/// <see cref="ModelFormatException"/> whose message starts with the source's name). Anything else fails the run: another exception type, an input taking longer than the time bound
 /// (a hang), or an input making the reader allocate more than the allocation bound. Failures name the input's index
 /// and mutation, so the same seed reproduces them.
 /// </summary>
@@ -26,9 +26,12 @@ public static class FuzzHarness
 {
     /// <param name="parse">Parses one input; <paramref name="source"/> is the name errors must start with.</param>
     /// <param name="allocationBound">The most a parse may allocate for an input of the given length, in bytes.</param>
+    /// <param name="clear">Whether an exception is the reader's documented, clear refusal (default: a <see cref="ModelFormatException"/>
+    /// whose message starts with <paramref name="source"/>; text formats such as configs use <see cref="FormatException"/>).</param>
     public static FuzzReport Run(string reader, byte[] sample, Action<byte[], string> parse, int runs, ulong seed, Func<int, long> allocationBound,
-        TimeSpan? perInput = null, string source = "fuzz-input")
+        TimeSpan? perInput = null, string source = "fuzz-input", Func<Exception, string, bool>? clear = null)
     {
+        clear ??= (e, src) => e is ModelFormatException && e.Message.StartsWith(src);
         var limit = perInput ?? TimeSpan.FromSeconds(5);
         var rng = new Rng(seed);
         int parsed = 0, rejected = 0;
@@ -53,7 +56,7 @@ public static class FuzzHarness
             maxAlloc = Math.Max(maxAlloc, allocated);
             if (allocated > allocationBound(input.Length)) failures.Add($"#{i} ({mutation}): allocated {allocated} bytes for a {input.Length}-byte input (bound {allocationBound(input.Length)})");
             if (error is null) parsed++;
-            else if (error is ModelFormatException m && m.Message.StartsWith(source)) rejected++;
+            else if (clear(error, source)) rejected++;
             else failures.Add($"#{i} ({mutation}): {error.GetType().Name}: {error.Message}");
         }
         return new FuzzReport(reader, parsed + rejected + failures.Count, parsed, rejected, byMutation, maxMs, maxAlloc, failures);

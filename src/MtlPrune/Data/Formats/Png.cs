@@ -19,6 +19,8 @@ public sealed record PngImage(int Width, int Height, int Channels, int BitDepth,
 public static class Png
 {
     private static readonly byte[] Signature = { 137, 80, 78, 71, 13, 10, 26, 10 };
+    /// <summary>The largest image decoded: 2^28 pixels (16384 × 16384).</summary>
+    public const long MaxPixels = 1L << 28;
 
     /// <exception cref="ModelFormatException">The file is not a PNG this reader supports; the message names the file and the fault.</exception>
     public static PngImage Read(string path)
@@ -42,6 +44,7 @@ public static class Png
             switch (type)
             {
                 case "IHDR":
+                    if (len != 13) throw new ModelFormatException(source, $"IHDR chunk has {len} bytes, not 13.");
                     width = BinaryPrimitives.ReadInt32BigEndian(body); height = BinaryPrimitives.ReadInt32BigEndian(body[4..]);
                     depth = body[8]; colorType = body[9];
                     if (body[12] != 0) throw new ModelFormatException(source, "interlaced (Adam7) PNGs are not supported; re-save without interlacing.");
@@ -59,18 +62,27 @@ public static class Png
         if (paletted ? depth is not (1 or 2 or 4 or 8) : depth is not (8 or 16))
             throw new ModelFormatException(source, $"unsupported bit depth {depth} for colour type {colorType} (supported: 8 and 16; palette 1-8).");
         if (paletted && palette is null) throw new ModelFormatException(source, "palette image without a PLTE chunk.");
-        int bitsPerPixel = channels * depth, stride = (width * bitsPerPixel + 7) / 8, bpp = Math.Max(1, bitsPerPixel / 8);
+        if (palette is not null && (palette.Length % 3 != 0 || palette.Length == 0)) throw new ModelFormatException(source, $"PLTE chunk of {palette.Length} bytes is not a whole number of RGB entries.");
+        int bitsPerPixel = channels * depth, bpp = Math.Max(1, bitsPerPixel / 8);
+        long strideLong = ((long)width * bitsPerPixel + 7) / 8, need = height * (strideLong + 1);
+        if ((long)width * height > MaxPixels || need > int.MaxValue)
+            throw new ModelFormatException(source, $"{width}×{height} pixels is more than this reader decodes ({MaxPixels} pixels).");
+        int stride = (int)strideLong;
+        // Inflate at most what the header promises, growing the buffer only as data arrives: memory follows what the
+        // compressed stream really holds, not what a damaged header claims.
         byte[] raw;
         try
         {
             idat.Position = 0;
             using var z = new ZLibStream(idat, CompressionMode.Decompress);
-            using var ms = new MemoryStream();
-            z.CopyTo(ms);
-            raw = ms.ToArray();
+            using var inflated = new MemoryStream((int)Math.Min(need, 1 << 16));
+            var chunk = new byte[1 << 16];
+            int n;
+            while (inflated.Length < need && (n = z.Read(chunk, 0, (int)Math.Min(chunk.Length, need - inflated.Length))) > 0) inflated.Write(chunk, 0, n);
+            raw = inflated.ToArray();
         }
-        catch (InvalidDataException e) { throw new ModelFormatException(source, $"corrupt image data: {e.Message}"); }
-        if (raw.Length < (long)height * (stride + 1)) throw new ModelFormatException(source, $"image data too short: {raw.Length} bytes for {height} rows of {stride + 1}.");
+        catch (Exception e) when (e is InvalidDataException or IOException) { throw new ModelFormatException(source, $"corrupt image data: {e.Message}"); }
+        if (raw.Length < need) throw new ModelFormatException(source, $"image data too short: {raw.Length} bytes for {height} rows of {stride + 1}.");
         var prev = new byte[stride]; var cur = new byte[stride];
         int outChannels = paletted ? (paletteAlpha is null ? 3 : 4) : channels;
         var samples = new ushort[width * height * outChannels];
