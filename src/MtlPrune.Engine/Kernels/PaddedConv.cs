@@ -103,11 +103,12 @@ internal static unsafe class PaddedConv
             {
                 if (!g.UsesPhase(a, b)) continue;
                 int phase = g.PhaseIndex(a, b);
-                new Span<float>(dst + (long)(phase * g.C + c0) * g.Plane, (c1 - c0) * g.Plane).Clear();
                 // Columns j whose source column s·j + b − Pw lies inside the image.
                 int last = g.W - 1 + g.Pw - b;
-                int j0 = (g.Pw - b + g.Sw - 1) / g.Sw, j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
-                if (j1 <= j0) continue;
+                int j0 = Math.Min(wq, (g.Pw - b + g.Sw - 1) / g.Sw), j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
+                if (j1 < j0) j1 = j0;
+                // Each row is written once: zeros left of the image, its pixels, zeros right of it (or zeros outside it),
+                // instead of clearing the plane and then copying into it.
                 for (int c = c0; c < c1; c++)
                     for (int n = 0; n < g.N; n++)
                     {
@@ -116,11 +117,13 @@ internal static unsafe class PaddedConv
                         for (int i = 0; i < hq; i++)
                         {
                             int row = g.Sh * i + a - g.Ph;
-                            if ((uint)row >= (uint)g.H) continue;
+                            float* d = plane + (long)i * wq;
+                            if ((uint)row >= (uint)g.H || j1 == j0) { new Span<float>(d, wq).Clear(); continue; }
+                            new Span<float>(d, j0).Clear();
                             float* s = img + (long)row * g.W + (g.Sw * j0 + b - g.Pw);
-                            float* d = plane + (long)i * wq + j0;
-                            if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d, j1 - j0));
-                            else for (int j = 0; j < j1 - j0; j++) d[j] = s[j * g.Sw];
+                            if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
+                            else for (int j = 0; j < j1 - j0; j++) d[j0 + j] = s[j * g.Sw];
+                            new Span<float>(d + j1, wq - j1).Clear();
                         }
                     }
             }
