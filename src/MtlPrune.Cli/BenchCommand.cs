@@ -16,9 +16,9 @@ internal static class BenchCommand
         var markdown = new Option<string?>("--markdown") { Description = "Also write the results as a Markdown table to this file." };
         var runs = new Option<int>("--runs") { Description = "Timed runs per workload (at least 5), after warm-up.", DefaultValueFactory = _ => 7 };
         var quick = new Option<bool>("--quick") { Description = "Skip the per-layer convolution list and the 128x128 training step." };
-        var filter = new Option<string?>("--filter") { Description = "Only workloads whose name contains this text (gemm 1024, conv3x3 64->64, resnet-mini, elementwise, training step 64, training step 128, inference)." };
+        var filter = new Option<string?>("--filter") { Description = "Only workloads whose name contains this text (gemm 1024, conv3x3 64->64, resnet-mini, depthwise, elementwise, training step 64, training step 128, inference, deeplab inference, deeplab training step)." };
         var profile = new Option<bool>("--profile") { Description = "Also print where the resnet-mini training step's time goes, per op (forward and backward)." };
-        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini training step and inference.") { json, markdown, runs, quick, filter, profile };
+        var engine = new Command("engine", "FMA peak, GEMM, convolution, batch norm, elementwise, resnet-mini and DeepLab-ResNet34 training steps and inference, each against the peak measured in the same run.") { json, markdown, runs, quick, filter, profile };
         engine.SetAction(parse =>
         {
             var bench = new EngineBench(parse.GetValue(runs));

@@ -133,3 +133,20 @@ public class CompactModelTests
         Assert.Contains("output buffer", e.Message);
     }
 }
+
+public class MacCountTests
+{
+    /// <summary>The inference graph's MAC count (bench rows, inspect) equals the pruning report's, measured by forward hooks.</summary>
+    [Theory]
+    [InlineData("resnet-mini", 64, 48), InlineData("deeplab", 41, 35), InlineData("mobilenet", 32, 32)]
+    public void GraphMacsEqualTheHookCount(string kind, int h, int w)
+    {
+        var spec = kind switch { "resnet-mini" => ModelSpec.ResNetMini(), "deeplab" => DeployFixtures.DeepLab(), _ => DeployFixtures.MobileNet() };
+        var model = DeployFixtures.Pruned(spec, 0.6);
+        var report = MtlPrune.Pruning.SparsityReport.Measure(model, new[] { 3, h, w });
+        var (macs, nonzero) = ModelLowering.Lower(model).Macs(h, w);
+        Assert.Equal(report.ConvLinear.DenseMacs, macs);
+        Assert.Equal(report.ConvLinear.NonzeroMacs, nonzero);
+        Assert.Equal(2.0 * macs * 3, MtlPrune.Bench.EngineBench.ForwardFlops(spec, 3, h, w));        // the bench rows' FLOPs: 2 × MACs × batch
+    }
+}
