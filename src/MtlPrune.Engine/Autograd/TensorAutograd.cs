@@ -19,7 +19,7 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/> (~ <c>.grad</c>); null until then.</summary>
+    /// <summary>Accumulated gradient of a leaf after <see cref="Backward()"/> (~ <c>.grad</c>); null until then.</summary>
     public Tensor? Grad
     {
         get => _grad;

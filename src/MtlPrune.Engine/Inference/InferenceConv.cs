@@ -32,7 +32,7 @@ public sealed class InferenceConv
     public (int H, int W) Padding { get; }
     public (int H, int W) Dilation { get; }
     public Activation Activation { get; }
-    /// <summary>The kernel used by <see cref="Run"/>; <see cref="ConvKind.Sparse"/> only when <see cref="CanRunSparse"/>.</summary>
+    /// <summary>The kernel used by <c>Run</c>; <see cref="ConvKind.Sparse"/> only when <see cref="CanRunSparse"/>.</summary>
     public ConvKind Kind { get; set; }
     public bool CanRunSparse => _sparse is not null;
     public long Weights => _weight.LongLength;
@@ -64,18 +64,58 @@ public sealed class InferenceConv
     /// <summary>
     /// y[n, O, Ho, Wo] = act(conv(x[n, C, h, w]) + bias + residual), y fully overwritten; <paramref name="residual"/>
     /// (shaped as y, at <paramref name="rOff"/>) is optional: a residual sum fused into the convolution saves a pass over memory.
+    /// All three in plain NCHW.
     /// </summary>
-    public unsafe void Run(float[] x, int xOff, int n, int h, int w, float[] y, int yOff, float[]? residual = null, int rOff = 0)
+    public void Run(float[] x, int xOff, int n, int h, int w, float[] y, int yOff, float[]? residual = null, int rOff = 0)
     {
         var (ho, wo) = OutputSize(h, w);
-        if (ho < 1 || wo < 1) throw new ArgumentException($"InferenceConv: input {h}×{w} is smaller than the {Kernel.H}×{Kernel.W} kernel.");
-        if (residual is not null && residual.Length - rOff < n * OutChannels * ho * wo) throw new ArgumentException("InferenceConv: the residual is smaller than the output.");
-        if (Kind == ConvKind.Sparse && _sparse is not null) RunSparse(x, xOff, n, h, w, ho, wo, y, yOff, residual, rOff);
-        else RunDense(x, xOff, n, h, w, ho, wo, y, yOff, residual, rOff);
+        var yl = ActivationLayout.Plain(n, OutChannels, Math.Max(ho, 0), Math.Max(wo, 0));
+        Run(x, xOff, ActivationLayout.Plain(n, InChannels, h, w), y, yOff, yl, residual, rOff, yl);
     }
 
-    /// <summary>The engine's dense kernels, called directly (one phase buffer for the batch; depthwise by its own kernel).</summary>
-    private unsafe void RunDense(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
+    /// <summary>
+    /// The plain-layout <c>Run</c> with the input, output and residual each in
+    /// their own <see cref="ActivationLayout"/>. An input padded as this layer pads (stride 1) is read in place; an output
+    /// given a padded layout gets its interior written and its border left alone. Grouped convolutions take plain layouts only.
+    /// </summary>
+    /// <exception cref="ArgumentException">A layout does not match the layer or its buffer is too small.</exception>
+    public unsafe void Run(float[] x, int xOff, in ActivationLayout xl, float[] y, int yOff, in ActivationLayout yl, float[]? residual, int rOff, in ActivationLayout rl)
+    {
+        var (ho, wo) = OutputSize(xl.H, xl.W);
+        if (ho < 1 || wo < 1) throw new ArgumentException($"InferenceConv: input {xl.H}×{xl.W} is smaller than the {Kernel.H}×{Kernel.W} kernel.");
+        if (xl.C != InChannels || x.Length - xOff < xl.Capacity) throw new ArgumentException($"InferenceConv: input {xl} does not fit {InChannels} channels or its buffer of {x.Length - xOff}.");
+        if (yl != yl with { N = xl.N, C = OutChannels, H = ho, W = wo } || y.Length - yOff < yl.Length) throw new ArgumentException($"InferenceConv: output {yl} is not [{xl.N}, {OutChannels}, {ho}, {wo}] or its buffer is too small.");
+        if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
+        if (Groups != 1)
+        {
+            if (xl.Padded || yl.Padded || (residual is not null && rl.Padded)) throw new ArgumentException("InferenceConv: grouped convolutions take plain layouts only.");
+            RunGrouped(x, xOff, xl.N, xl.H, xl.W, ho, wo, y, yOff, residual, rOff);
+            return;
+        }
+        var g = new PaddedConv.Geometry(xl.N, InChannels, xl.H, xl.W, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
+        bool inPlace = xl.ServesAsPhaseBuffer(Stride, Padding);
+        var buf = inPlace ? null : BufferPool.Rent(g.BufferSize + SparseConv.Tile);
+        try
+        {
+            fixed (float* px = x) fixed (float* pbuf = buf) fixed (float* py = y) fixed (float* pr = residual)
+            {
+                float* pb = inPlace ? px + xOff : pbuf;
+                if (!inPlace)
+                {
+                    new Span<float>(pb + g.BufferSize - PaddedConv.Slack, PaddedConv.Slack + SparseConv.Tile).Clear();
+                    var prep = new PrepareBody { Src = px + xOff + xl.Row(0, 0, 0), Layout = xl, G = g, Dst = pb, Chunk = Math.Max(1, (InChannels + 7) / 8) };
+                    WorkerPool.For((InChannels + prep.Chunk - 1) / prep.Chunk, ref prep);
+                }
+                var output = new SparseOutput(py + yOff, yl, residual is null ? null : pr + rOff, rl, _bias, Activation, g.Hq, g.Wq);
+                if (Kind == ConvKind.Sparse) RunSparse(g, pb, output);
+                else RunDense(g, pb, output);
+            }
+        }
+        finally { if (buf is not null) BufferPool.Return(buf); }
+    }
+
+    /// <summary>Grouped (and depthwise) convolutions: the engine's dense kernels on plain layouts, then the epilogue in place.</summary>
+    private unsafe void RunGrouped(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
     {
         var cg = new ConvGeometry(InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W, ho, wo);
         var shape = new ConvKernels.Shape(n, InChannels, h, w, OutChannels, Groups, cg);
@@ -98,23 +138,27 @@ public sealed class InferenceConv
         }
     }
 
-    private unsafe void RunSparse(float[] x, int xOff, int n, int h, int w, int ho, int wo, float[] y, int yOff, float[]? residual, int rOff)
+    /// <summary>The engine's GEMM over the phase buffer into a scratch matrix, then the epilogue row by row into y.</summary>
+    private unsafe void RunDense(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
-        var g = new PaddedConv.Geometry(n, InChannels, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
-        if (!_plans.TryGetValue((n, h, w), out var plan)) _plans[(n, h, w)] = plan = MakePlan(g);
-        var buf = BufferPool.Rent(g.BufferSize + SparseConv.Tile);
+        int ld = g.Plane;
+        var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            fixed (float* px = x) fixed (float* pb = buf) fixed (float* py = y) fixed (float* pr = residual)
+            fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = PaddedConv.Offsets(g))
             {
-                new Span<float>(pb + g.BufferSize - PaddedConv.Slack, PaddedConv.Slack + SparseConv.Tile).Clear();
-                var prep = new PrepareBody { Src = px + xOff, ImageStride = InChannels * h * w, G = g, Dst = pb, Chunk = Math.Max(1, (InChannels + 7) / 8) };
-                WorkerPool.For((InChannels + prep.Chunk - 1) / prep.Chunk, ref prep);
-                var output = new SparseOutput(py + yOff, residual is null ? null : pr + rOff, _bias, Activation, OutChannels, g.Hq, g.Wq, ho, wo);
-                SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!);
+                Gemm.RunOffsets(new MatView(pw, g.Taps, 1), pb, po, OutChannels, g.Columns, g.Taps, pt, ld, false, Gemm.MaxThreads);
+                var store = new StoreBody { Sums = pt, Ld = ld, Columns = g.Columns, Output = output };
+                WorkerPool.For(OutChannels, ref store);
             }
         }
-        finally { BufferPool.Return(buf); }
+        finally { BufferPool.Return(tmp); }
+    }
+
+    private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
+    {
+        if (!_plans.TryGetValue((g.N, g.H, g.W), out var plan)) _plans[(g.N, g.H, g.W)] = plan = MakePlan(g);
+        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!);
     }
 
     /// <summary>
@@ -131,11 +175,18 @@ public sealed class InferenceConv
 
     private unsafe struct PrepareBody : IParallelBody
     {
-        public float* Src; public int ImageStride; public PaddedConv.Geometry G; public float* Dst; public int Chunk;
-        public void Run(int i) => PaddedConv.PrepareChannels(Src, ImageStride, G, Dst, i * Chunk, Math.Min(G.C, (i + 1) * Chunk));
+        public float* Src; public ActivationLayout Layout; public PaddedConv.Geometry G; public float* Dst; public int Chunk;
+        public void Run(int i) => PaddedConv.PrepareChannels(Src, Layout.ImageStride, Layout.ChannelStride, Layout.RowStride, G, Dst, i * Chunk, Math.Min(G.C, (i + 1) * Chunk));
     }
 
-    /// <summary>The end of the dense path, one output plane per iteration, in place: y = act(y + bias + residual).</summary>
+    /// <summary>The end of the dense path, one output channel's sums per iteration, through the epilogue into y.</summary>
+    private unsafe struct StoreBody : IParallelBody
+    {
+        public float* Sums; public int Ld, Columns; public SparseOutput Output;
+        public void Run(int o) => Output.Store(Sums + (long)o * Ld, o, 0, Columns);
+    }
+
+    /// <summary>The end of the grouped path, one output plane per iteration, in place: y = act(y + bias + residual).</summary>
     private unsafe struct EpilogueBody : IParallelBody
     {
         public float* Out; public float* Res; public int Plane, Channels; public float[]? Bias; public Activation Act;

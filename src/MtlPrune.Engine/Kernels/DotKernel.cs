@@ -7,7 +7,7 @@ namespace MtlPrune.Engine.Kernels;
 /// C[M, N] += A·Bᵀ where row i of A and row j of B are contiguous along the reduction: A row i at
 /// <c>a + i·lda</c>, B row j at <c>b + off[j]</c>. 4×4 tiles of 16 Vector512 accumulators, 8 loads per 16 FMAs,
 /// reduced horizontally once per tile. Used for weight gradients (dW[o, tap] = Σ_j dY[o, j]·xpad[off[tap] + j]).
-/// The reduction length <paramref name="k"/> must be a multiple of 16 (callers zero-pad).
+/// The reduction length k must be a multiple of 16 (callers zero-pad).
 /// </summary>
 internal static unsafe class DotKernel
 {

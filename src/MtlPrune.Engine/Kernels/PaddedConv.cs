@@ -88,14 +88,16 @@ internal static unsafe class PaddedConv
     public static void Prepare(float* src, int imageStride, in Geometry g, float* dst)
     {
         new Span<float>(dst + (long)g.Phases * g.C * g.Plane, Slack).Clear();
-        PrepareChannels(src, imageStride, g, dst, 0, g.C);
+        PrepareChannels(src, imageStride, (long)g.H * g.W, g.W, g, dst, 0, g.C);
     }
 
     /// <summary>
     /// <see cref="Prepare"/> for the channels [c0, c1) only (their planes in every phase, cleared then filled), so that
-    /// several threads can fill one buffer; the slack after the buffer is not touched.
+    /// several threads can fill one buffer; the slack after the buffer is not touched. <paramref name="src"/> points at
+    /// image 0, channel 0, row 0, column 0; images, channels and rows are the given strides apart (so a padded layout's
+    /// interior can be read as well as plain NCHW).
     /// </summary>
-    public static void PrepareChannels(float* src, int imageStride, in Geometry g, float* dst, int c0, int c1)
+    public static void PrepareChannels(float* src, long imageStride, long channelStride, int rowStride, in Geometry g, float* dst, int c0, int c1)
     {
         int hq = g.Hq, wq = g.Wq;
         for (int a = 0; a < g.Sh; a++)
@@ -113,14 +115,14 @@ internal static unsafe class PaddedConv
                     for (int n = 0; n < g.N; n++)
                     {
                         float* plane = dst + (long)(phase * g.C + c) * g.Plane + (long)n * hq * wq;
-                        float* img = src + (long)n * imageStride + (long)c * g.H * g.W;
+                        float* img = src + n * imageStride + c * channelStride;
                         for (int i = 0; i < hq; i++)
                         {
                             int row = g.Sh * i + a - g.Ph;
                             float* d = plane + (long)i * wq;
                             if ((uint)row >= (uint)g.H || j1 == j0) { new Span<float>(d, wq).Clear(); continue; }
                             new Span<float>(d, j0).Clear();
-                            float* s = img + (long)row * g.W + (g.Sw * j0 + b - g.Pw);
+                            float* s = img + (long)row * rowStride + (g.Sw * j0 + b - g.Pw);
                             if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
                             else for (int j = 0; j < j1 - j0; j++) d[j0 + j] = s[j * g.Sw];
                             new Span<float>(d + j1, wq - j1).Clear();

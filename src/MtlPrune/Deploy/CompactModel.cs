@@ -67,6 +67,9 @@ public sealed class CompactModel
         return plan.Shapes[_g.Outputs.First(o => o.Key == task).Value];
     }
 
+    /// <summary>The layout of every value (indexed as the graph's values) for a batch of n images of h×w.</summary>
+    public IReadOnlyList<ActivationLayout> Layouts(int n, int h, int w) => PlanFor(n, h, w).Layouts;
+
     /// <summary>Per-task outputs for input [N, C, H, W], as new tensors (allocates the results; the computation does not).</summary>
     public Dictionary<string, Tensor> Run(Tensor input)
     {
@@ -127,8 +130,12 @@ public sealed class CompactModel
         switch (node.Op)
         {
             case GraphOp.Conv:
-                _convs[node].Run(x, 0, inShape[0], inShape[2], inShape[3], y, 0, node.Inputs.Length == 2 ? b[plan.SlotOf[node.Inputs[1]]] : null);
-                break;
+                {
+                    bool res = node.Inputs.Length == 2;
+                    var rl = res ? plan.Layouts[node.Inputs[1]] : plan.Layouts[node.Output];
+                    _convs[node].Run(x, 0, plan.Layouts[node.Inputs[0]], y, 0, plan.Layouts[node.Output], res ? b[plan.SlotOf[node.Inputs[1]]] : null, 0, rl);
+                    break;
+                }
             case GraphOp.BatchNorm:
                 {
                     int c = inShape[1], plane = inShape[2] * inShape[3];
@@ -186,34 +193,65 @@ public sealed class CompactModel
         }
     }
 
-    /// <summary>Shapes of every value, and buffer slots reused once a value's last reader has run.</summary>
+    /// <summary>
+    /// Shapes and layouts of every value, and buffer slots reused once a value's last reader has run. A padded value only
+    /// reuses slots of its own plane geometry, so the zero border its writers never touch stays zero.
+    /// </summary>
     private Plan MakePlan(int n, int h, int w)
     {
         int values = _g.ValueCount;
         var shapes = _g.Shapes(n, h, w);
+        var layouts = Layouts(shapes);
         // Last reader of each value; outputs live to the end.
         var last = new int[values];
         for (int i = 0; i < _g.Nodes.Count; i++) foreach (var v in _g.Nodes[i].Inputs) last[v] = i;
         foreach (var (_, v) in _g.Outputs) last[v] = int.MaxValue;
-        var slotOf = new int[values]; var sizes = new List<int>(); var free = new List<int>();
-        int Take(int need)
+        var slotOf = new int[values]; var sizes = new List<long>(); var keys = new List<(int, int, int, int, int)>(); var free = new List<int>();
+        int Take(int v)
         {
+            var l = layouts[v];
+            long need = l.Capacity;
+            var key = l.Padded ? (l.N, l.PaddedRows, l.RowStride, l.PadH, l.PadW) : default;
             int best = -1;
-            foreach (var s in free) if (best < 0 || Math.Abs(sizes[s] - need) < Math.Abs(sizes[best] - need)) best = s;
-            if (best < 0) { sizes.Add(need); return sizes.Count - 1; }
+            foreach (var s in free)
+                if (keys[s] == key && (best < 0 || Math.Abs(sizes[s] - need) < Math.Abs(sizes[best] - need))) best = s;
+            if (best < 0) { sizes.Add(need); keys.Add(key); return sizes.Count - 1; }
             free.Remove(best);
             sizes[best] = Math.Max(sizes[best], need);
             return best;
         }
-        int Len(int v) => shapes[v]!.Aggregate(1, (a, b) => a * b);
-        slotOf[0] = Take(Len(0));
+        slotOf[0] = Take(0);
         for (int i = 0; i < _g.Nodes.Count; i++)
         {
             var node = _g.Nodes[i];
-            slotOf[node.Output] = Take(Len(node.Output));
+            slotOf[node.Output] = Take(node.Output);
             foreach (var v in node.Inputs.Distinct()) if (last[v] == i) free.Add(slotOf[v]);
         }
-        return new Plan(shapes!, slotOf, sizes.ToArray());
+        if (sizes.Any(s => s > Array.MaxLength)) throw new ArgumentException($"CompactModel: an input of [{n}, {_g.InputChannels}, {h}, {w}] needs a buffer larger than an array can be.");
+        return new Plan(shapes, layouts, slotOf, sizes.Select(s => (int)s).ToArray());
+    }
+
+    /// <summary>
+    /// Each value's layout: padded as its readers pad when a convolution (groups = 1) writes it and every reader is such a
+    /// convolution, at least one with stride 1 and padding (it then reads the buffer in place); plain NCHW otherwise.
+    /// </summary>
+    private ActivationLayout[] Layouts(int[][] shapes)
+    {
+        // Rank-2 values (pooled features, logits) are plain [N, F, 1, 1]; values nothing computes take no space.
+        var layouts = shapes.Select(s => s is null ? default : ActivationLayout.Plain(s[0], s[1], s.Length > 2 ? s[2] : 1, s.Length > 3 ? s[3] : 1)).ToArray();
+        var outputs = _g.Outputs.Select(o => o.Value).ToHashSet();
+        foreach (var node in _g.Nodes)
+        {
+            int v = node.Output;
+            if (node.Op != GraphOp.Conv || _convs[node].Groups != 1 || outputs.Contains(v) || shapes[v].Length != 4) continue;
+            var readers = _g.Nodes.Where(r => r.Inputs.Contains(v)).ToList();
+            if (readers.Count == 0 || readers.Any(r => r.Op != GraphOp.Conv || _convs[r].Groups != 1)) continue;
+            var inPlace = readers.Select(r => _convs[r]).FirstOrDefault(c => c.Stride == (1, 1) && (c.Padding.H > 0 || c.Padding.W > 0)
+                && readers.Any(r => _convs[r] == c && r.Inputs[0] == v));
+            if (inPlace is null) continue;
+            layouts[v] = layouts[v] with { PadH = inPlace.Padding.H, PadW = inPlace.Padding.W };
+        }
+        return layouts;
     }
 
     /// <summary>Times each convolution both ways on this plan's shapes (median of 5 after a warm-up) and keeps the faster.</summary>
@@ -222,17 +260,18 @@ public sealed class CompactModel
         foreach (var node in _g.Nodes.Where(n => n.Op == GraphOp.Conv))
         {
             var conv = _convs[node];
-            var inS = plan.Shapes[node.Inputs[0]]; var outS = plan.Shapes[node.Output];
-            var x = new float[inS.Aggregate(1, (a, b) => a * b)]; var y = new float[outS.Aggregate(1, (a, b) => a * b)];
+            var outS = plan.Shapes[node.Output];
+            ActivationLayout xl = plan.Layouts[node.Inputs[0]], yl = plan.Layouts[node.Output];
+            var x = new float[xl.Capacity]; var y = new float[yl.Capacity];
             double Time(ConvKind k)
             {
                 conv.Kind = k;
-                conv.Run(x, 0, inS[0], inS[2], inS[3], y, 0);
+                conv.Run(x, 0, xl, y, 0, yl, null, 0, yl);
                 var t = new double[5];
                 for (int r = 0; r < t.Length; r++)
                 {
                     long s0 = Stopwatch.GetTimestamp();
-                    conv.Run(x, 0, inS[0], inS[2], inS[3], y, 0);
+                    conv.Run(x, 0, xl, y, 0, yl, null, 0, yl);
                     t[r] = Stopwatch.GetElapsedTime(s0).TotalMilliseconds;
                 }
                 Array.Sort(t);
@@ -245,9 +284,10 @@ public sealed class CompactModel
         }
     }
 
-    private sealed class Plan(int[][] shapes, int[] slotOf, int[] slots)
+    private sealed class Plan(int[][] shapes, ActivationLayout[] layouts, int[] slotOf, int[] slots)
     {
         public int[][] Shapes { get; } = shapes;
+        public ActivationLayout[] Layouts { get; } = layouts;
         public int[] SlotOf { get; } = slotOf;
         public int[] Slots { get; } = slots;
         public ConcurrentBag<float[][]> Free { get; } = new();

@@ -49,6 +49,25 @@ public class CompactModelTests
     }
 
     [Fact]
+    public void ConvolutionsChainedByStrideOneLayersShareThePaddedLayout()
+    {
+        var graph = GraphPasses.Optimize(ModelLowering.Lower(DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.5)));
+        var cm = new CompactModel(graph, (32, 32));
+        var layouts = cm.Layouts(1, 32, 32);
+        var padded = graph.Nodes.Where(n => layouts[n.Output].Padded).ToList();
+        Assert.NotEmpty(padded);
+        foreach (var node in padded)
+        {
+            Assert.Equal(GraphOp.Conv, node.Op);
+            var readers = graph.Nodes.Where(r => r.Inputs.Contains(node.Output)).ToList();
+            Assert.All(readers, r => Assert.Equal(GraphOp.Conv, r.Op));
+            Assert.Contains(readers, r => r.Inputs[0] == node.Output && r.Stride[0] == 1 && r.Padding[0] == layouts[node.Output].PadH);
+        }
+        Assert.DoesNotContain(graph.Outputs, o => layouts[o.Value].Padded);
+        Assert.False(layouts[0].Padded);
+    }
+
+    [Fact]
     public void UnfoldedGraphComputesTheSameAsTheFoldedOne()
     {
         var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.8);

@@ -73,7 +73,7 @@ public sealed class TorchArchive : IDisposable
         catch { zip.Dispose(); throw; }
     }
 
-    /// <summary>The bytes of storage <paramref name="key"/>.</summary>
+    /// <summary>The bytes of storage <paramref name="s"/>, checked against what tensor <paramref name="tensorName"/> declares.</summary>
     private byte[] StorageBytes(TorchStorage s, string tensorName)
     {
         if (!_byName.TryGetValue(_prefix + "data/" + s.Key, out var entry))

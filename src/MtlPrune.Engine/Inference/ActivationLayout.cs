@@ -1,0 +1,34 @@
+using MtlPrune.Engine.Kernels;
+
+namespace MtlPrune.Engine.Inference;
+
+/// <summary>
+/// Where an activation [N, C, H, W] lives in its buffer. Plain (no padding): NCHW. Padded by (PadH, PadW): channel-major,
+/// each channel holding the N images stacked vertically, each image surrounded by a zero border, so that the buffer is
+/// exactly the phase buffer a stride-1 convolution with that padding reads (<see cref="PaddedConv"/>): a layer that
+/// writes its output this way spares the next layer the copy into its own buffer. The border must stay zero; writers
+/// touch only the interior, so a buffer that starts zeroed and holds only values of the same plane geometry keeps it.
+/// </summary>
+public readonly record struct ActivationLayout(int N, int C, int H, int W, int PadH = 0, int PadW = 0)
+{
+    public static ActivationLayout Plain(int n, int c, int h, int w) => new(n, c, h, w);
+
+    public bool Padded => PadH > 0 || PadW > 0;
+    /// <summary>Floats from one row of an image to the next.</summary>
+    public int RowStride => W + 2 * PadW;
+    /// <summary>Rows of one padded image.</summary>
+    public int PaddedRows => H + 2 * PadH;
+    /// <summary>Floats from an image to the next, same channel.</summary>
+    public long ImageStride => Padded ? (long)PaddedRows * RowStride : (long)C * H * W;
+    /// <summary>Floats from a channel to the next, same image.</summary>
+    public long ChannelStride => Padded ? (long)N * PaddedRows * RowStride : (long)H * W;
+    /// <summary>Offset of the first row of image <paramref name="n"/>, channel <paramref name="c"/>, row <paramref name="row"/>.</summary>
+    public long Row(int n, int c, int row) => n * ImageStride + c * ChannelStride + (Padded ? (long)(PadH + row) * RowStride + PadW : (long)row * W);
+    /// <summary>Floats the activation spans.</summary>
+    public long Length => Padded ? C * ChannelStride : (long)N * C * H * W;
+    /// <summary>Floats its buffer needs: a padded buffer is read past its end by up to a tile plus the kernels' slack.</summary>
+    public long Capacity => Length + (Padded ? PaddedConv.Slack + SparseConv.Tile : 0);
+    /// <summary>Whether a convolution of this stride and padding reads this buffer as its phase buffer, without a copy.</summary>
+    public bool ServesAsPhaseBuffer((int H, int W) stride, (int H, int W) padding) =>
+        Padded && stride == (1, 1) && padding == (PadH, PadW);
+}
