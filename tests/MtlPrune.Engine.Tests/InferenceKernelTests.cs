@@ -22,6 +22,7 @@ public class InferenceKernelTests
     [InlineData(1, 5, 7, 6, 6, 3, 1, 1, 1, 0.0, Activation.Relu)]
     [InlineData(1, 96, 12, 40, 44, 3, 1, 1, 1, 0.1, Activation.Relu)]       // several input-channel blocks per tile
     [InlineData(2, 80, 10, 33, 33, 3, 2, 1, 1, 0.15, Activation.Relu6)]     // blocks over four phases
+    [InlineData(1, 8, 12, 65, 60, 3, 1, 1, 1, 0.2, Activation.Relu)]        // wide and shallow: cores split the columns
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));

@@ -125,27 +125,39 @@ internal static unsafe class SparseConv
     /// </summary>
     public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts)
     {
+        // Wide, shallow layers (many tiles, few channels) are split by columns: each core then reads only its part of the
+        // input and writes only its part of the output, instead of every core streaming the whole input for its rows.
+        int threads = parts.Length - 1, tiles = (columns + Tile - 1) / Tile;
+        bool byColumns = threads > 1 && tiles >= 8 * threads;
         fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = w.Value)
         {
-            var body = new Body { Starts = starts, Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Columns = columns, Output = output, Parts = parts };
-            WorkerPool.For(parts.Length - 1, ref body);
+            var body = new Body
+            {
+                Starts = starts, Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Columns = columns, Output = output, Parts = parts,
+                Rows = w.Rows, Tiles = byColumns ? tiles : 0, Threads = threads,
+            };
+            WorkerPool.For(threads, ref body);
         }
     }
 
     private struct Body : IParallelBody
     {
         public int* Starts; public int Blocks; public int* Offs; public float* Val; public float* Buf; public int Columns; public SparseOutput Output; public int[] Parts;
+        /// <summary>With <see cref="Tiles"/> &gt; 0, part p takes every row and tiles [p·Tiles/Threads, (p+1)·Tiles/Threads); otherwise rows Parts[p]..Parts[p+1] and every tile.</summary>
+        public int Rows, Tiles, Threads;
         public void Run(int p)
         {
-            int r0 = Parts[p], r1 = Parts[p + 1], stride = Blocks + 1, rows = r1 - r0;
-            if (rows <= 0) return;
+            int r0 = Parts[p], r1 = Parts[p + 1], t0 = 0, t1 = (Columns + Tile - 1) / Tile;
+            if (Tiles > 0) { r0 = 0; r1 = Rows; t0 = (int)((long)p * Tiles / Threads); t1 = (int)((long)(p + 1) * Tiles / Threads); }
+            int stride = Blocks + 1, rows = r1 - r0;
+            if (rows <= 0 || t1 <= t0) return;
             bool wide = Simd.Use512;
             var rent = rows * Tile > 16384 ? BufferPool.Rent(rows * Tile) : null;
             float* stack = stackalloc float[rent is null ? rows * Tile : 1];
             fixed (float* rented = rent)
             {
                 float* panel = rent is null ? stack : rented;
-                for (int col = 0; col < Columns; col += Tile)
+                for (int col = t0 * Tile; col < t1 * Tile; col += Tile)
                 {
                     for (int b = 0; b < Blocks; b++)
                         for (int r = r0; r < r1; r++)
