@@ -18,6 +18,8 @@ public class ConvReferenceTests
         d.Add(new[] { 2, 33, 9, 9 }, new[] { 17, 33, 1, 1 }, 2, 0, 1, 1, true);
         d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);    // ≥ 64 output channels: GEMM weight gradient
         d.Add(new[] { 2, 6, 11, 9 }, new[] { 72, 6, 3, 3 }, 2, 1, 1, 1, true);
+        d.Add(new[] { 1, 3, 9, 75 }, new[] { 4, 3, 3, 3 }, 2, 1, 1, 1, false);    // wide rows: the vector stride-2 gather, odd width
+        d.Add(new[] { 2, 2, 6, 68 }, new[] { 3, 2, 1, 1 }, 2, 0, 1, 1, true);     // even width, no padding
         return d;
     }
 

@@ -164,12 +164,18 @@ public sealed class InferenceConv
     /// <summary>
     /// The nonzeros' offsets for this geometry, with input channels blocked so that a block's slices of one tile fit in
     /// about 24 KB: per channel, each phase holds Kh row slices (however far apart dilation puts them) of a tile plus the
-    /// kernel's width.
+    /// kernel's width. A block holds at least <see cref="MinNonzerosPerBlock"/> nonzeros per output channel on average,
+    /// though, since each block costs a reload and a store of the row's accumulators: a very sparse layer with many phases
+    /// (a strided 3×3 at 90%) would otherwise spend more on them than on its multiply-adds.
     /// </summary>
+    private const int MinNonzerosPerBlock = 24;
+
     private SparsePlan MakePlan(in PaddedConv.Geometry g)
     {
         long bytesPerChannel = 4L * g.Phases * Kernel.H * (SparseConv.Tile + (Kernel.W - 1) * Dilation.W / Stride.W + 1);
-        int perBlock = (int)Math.Clamp(24 * 1024 / bytesPerChannel, 1, InChannels);
+        double nonzerosPerChannel = (double)Nonzeros / ((long)OutChannels * InChannels);
+        long forWork = (long)Math.Ceiling(MinNonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
+        int perBlock = (int)Math.Clamp(Math.Max(24 * 1024 / bytesPerChannel, forWork), 1, InChannels);
         return _sparse!.Plan(PaddedConv.Offsets(g), Kernel.H * Kernel.W, perBlock);
     }
 

@@ -124,11 +124,27 @@ internal static unsafe class PaddedConv
                             new Span<float>(d, j0).Clear();
                             float* s = img + (long)row * rowStride + (g.Sw * j0 + b - g.Pw);
                             if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
+                            else if (g.Sw == 2) EveryOther(s, d + j0, j1 - j0);
                             else for (int j = 0; j < j1 - j0; j++) d[j0 + j] = s[j * g.Sw];
                             new Span<float>(d + j1, wq - j1).Clear();
                         }
                     }
             }
+    }
+
+    /// <summary>d[k] = s[2k] for k &lt; count, reading nothing past s[2·count − 2] (a stride-2 phase row).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static void EveryOther(float* s, float* d, int count)
+    {
+        int k = 0;
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            var even = System.Runtime.Intrinsics.Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            for (; k + 17 <= count; k += 16)
+                System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(
+                    System.Runtime.Intrinsics.Vector512.Load(s + 2 * k), even, System.Runtime.Intrinsics.Vector512.Load(s + 2 * k + 16)), d + k);
+        }
+        for (; k < count; k++) d[k] = s[2 * k];
     }
 
     /// <summary>
