@@ -95,9 +95,14 @@ public class InferenceKernelTests
     {
         var rng = new Rng(3);
         var x = Tensor.Normal(new[] { 1, 3, 7, 9 }, rng);
-        var y = new float[3 * 20 * 17];
-        InferenceOps.ResizeBilinear(x.ToArray(), 3, 7, 9, y, 20, 17);
-        Assert.Equal(Tensor.Interpolate(x, 20, 17, ResizeMode.Bilinear, false).ToArray(), y);
+        // Up, down, one row, and rows wider than the row cache kept on the stack.
+        foreach (var (oh, ow) in new[] { (20, 17), (3, 4), (1, 30), (5, 4200) })
+        {
+            var y = new float[3 * oh * ow];
+            InferenceOps.ResizeBilinear(x.ToArray(), 3, 7, 9, y, oh, ow);
+            var want = Tensor.Interpolate(x, oh, ow, ResizeMode.Bilinear, false).ToArray();
+            for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - want[i]) <= 1e-6f, $"{oh}×{ow} [{i}] {y[i]} vs {want[i]}");
+        }
         var m = new float[3 * 4 * 5];
         var (ho, wo) = InferenceOps.MaxPool2d(x.ToArray(), 3, 7, 9, 3, 2, 1, true, m);
         Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).Shape[2..], new[] { ho, wo });

@@ -88,6 +88,10 @@ public static class InferenceOps
         }
     }
 
+    /// <summary>
+    /// One plane, separably: each source row is interpolated across once into a row cache (two rows, since an output row
+    /// blends two source rows and consecutive output rows share them), then each output row is a vector blend of two cached rows.
+    /// </summary>
     private unsafe struct ResizeBody : IParallelBody
     {
         public float* X, Y; public int H, W, OH, OW;
@@ -95,17 +99,36 @@ public static class InferenceOps
         public void Run(int p)
         {
             float* src = X + (long)p * H * W, dst = Y + (long)p * OH * OW;
-            for (int r = 0; r < OH; r++)
+            var rent = OW > 4096 ? BufferPool.Rent(2 * OW) : null;
+            float* stack = stackalloc float[rent is null ? 2 * OW : 1];
+            fixed (float* rented = rent)
             {
-                float a1 = L1H[r], a0 = 1f - a1;
-                float* r0 = src + I0H[r] * W, r1 = src + I1H[r] * W, d = dst + r * OW;
-                for (int c = 0; c < OW; c++)
+                float* cache = rent is null ? stack : rented;
+                int rowA = -1, rowB = -1;                 // source rows held in cache[0, OW) and cache[OW, 2·OW)
+                for (int r = 0; r < OH; r++)
                 {
-                    float b1 = L1W[c], b0 = 1f - b1;
-                    int c0 = I0W[c], c1 = I1W[c];
-                    d[c] = a0 * (b0 * r0[c0] + b1 * r0[c1]) + a1 * (b0 * r1[c0] + b1 * r1[c1]);
+                    int top = I0H[r], bottom = I1H[r];
+                    // Bring in whichever of the two rows is missing, replacing the cached row this output row does not use.
+                    foreach (int need in stackalloc[] { top, bottom })
+                    {
+                        if (need == rowA || need == rowB) continue;
+                        bool intoA = rowA != top && rowA != bottom;
+                        Across(src + (long)need * W, intoA ? cache : cache + OW);
+                        if (intoA) rowA = need; else rowB = need;
+                    }
+                    float* h0 = top == rowA ? cache : cache + OW, h1 = bottom == rowA ? cache : cache + OW;
+                    float a1 = L1H[r];
+                    var d = new Span<float>(dst + (long)r * OW, OW);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(h0, OW), 1f - a1, d);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(h1, OW), a1, d, d);
                 }
             }
+            if (rent is not null) BufferPool.Return(rent);
+        }
+
+        private readonly void Across(float* row, float* d)
+        {
+            for (int c = 0; c < OW; c++) { float b1 = L1W[c]; d[c] = (1f - b1) * row[I0W[c]] + b1 * row[I1W[c]]; }
         }
     }
 
