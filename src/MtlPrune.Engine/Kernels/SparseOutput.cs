@@ -1,0 +1,26 @@
+namespace MtlPrune.Engine.Kernels;
+
+/// <summary>
+/// Where a sparse convolution's results go: y = act(sums + bias + residual), y and the residual each in their own
+/// <see cref="Inference.ActivationLayout"/> of [n, Channels, Ho, Wo]. Sums arrive per output channel as tiles of flattened
+/// phase-buffer columns j = (image·Hq + row)·Wq + column, of which only row &lt; Ho and column &lt; Wo are outputs.
+/// </summary>
+internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayout yLayout, float* residual, Inference.ActivationLayout rLayout,
+    float[]? bias, Inference.Activation act, int hq, int wq)
+{
+    /// <summary>Writes the valid positions of a tile of <paramref name="count"/> columns starting at column <paramref name="col"/> of channel <paramref name="o"/>.</summary>
+    public void Store(float* tile, int o, int col, int count)
+    {
+        float b = bias?[o] ?? 0f;
+        int perImage = hq * wq, ho = yLayout.H, wo = yLayout.W;
+        for (int j = col, end = col + count; j < end;)
+        {
+            int img = j / perImage, rem = j - img * perImage, row = rem / wq, c = rem - row * wq;
+            if (row >= ho) { j += perImage - rem; continue; }          // rows between images
+            if (c >= wo) { j += wq - c; continue; }                    // columns past the row's end
+            int len = Math.Min(wo - c, end - j);
+            Inference.Epilogue.Row(tile + (j - col), residual == null ? null : residual + rLayout.Row(img, o, row) + c, b, act, y + yLayout.Row(img, o, row) + c, len);
+            j += len;
+        }
+    }
+}
