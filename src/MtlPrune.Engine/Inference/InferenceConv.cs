@@ -176,6 +176,9 @@ public sealed class InferenceConv
         double nonzerosPerChannel = (double)Nonzeros / ((long)OutChannels * InChannels);
         long forWork = (long)Math.Ceiling(MinNonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
         int perBlock = (int)Math.Clamp(Math.Max(24 * 1024 / bytesPerChannel, forWork), 1, InChannels);
+        // Blocks of equal size: 16 channels at 15 per block would leave a block of one channel, all overhead.
+        int blocks = (InChannels + perBlock - 1) / perBlock;
+        perBlock = (InChannels + blocks - 1) / blocks;
         return _sparse!.Plan(PaddedConv.Offsets(g), Kernel.H * Kernel.W, perBlock);
     }
 
