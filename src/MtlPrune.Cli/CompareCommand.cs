@@ -20,10 +20,11 @@ internal static class CompareCommand
         var tasks = new Option<string?>("--tasks") { Description = "Tasks to keep (default: all of the checkpoint's)." };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per combination (0, 1, ...).", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Sweep directory: runs/<method>-s<sparsity>-seed<k>-<hash>/, compare.md, compare.csv, compare.json, plots.", Required = true };
+        var reportOnly = new Option<bool>("--report-only") { Description = "Run nothing: write the tables and plots from the runs of this plan that have finished (another process may still be running the rest). Rows with fewer seeds than the fullest say so." };
         var shared = new PruneCliOptions("auto");
         var cmd = new Command("compare", "Run every method at every sparsity and seed on one checkpoint and data, resumably, and write the comparison table (AdapMTL's Table 2 layout), CSV, JSON and SVG plots. --fusion auto runs CUT with or, and and vote and keeps the best on the validation split.")
         {
-            checkpoint, methods, sparsity, tasks, seeds, output,
+            checkpoint, methods, sparsity, tasks, seeds, output, reportOnly,
         };
         shared.AddTo(cmd);
         cmd.SetAction(p =>
@@ -49,7 +50,8 @@ internal static class CompareCommand
             {
                 Log = msg => ConsoleUi.Line(Markup.Escape(msg)),
                 Progress = (phase, done, total, detail) => progress(phase.StartsWith("compare") ? "runs" : phase, done, total, detail),
-            }.Run());
+            }.Run(p.GetValue(reportOnly)));
+            if (outcomes.Count == 0) throw new ArgumentException($"compare --report-only: none of the {planned} planned run(s) in {root} has finished.");
             var summary = CompareSummary.From(outcomes);
             string budgetNote = options.Template.Budget == 1 ? "Full budget." : $"Budget ×{options.Template.Budget.ToString("G3", CultureInfo.InvariantCulture)}: every iteration count scaled.";
             CompareWriters.WriteAll(summary, root, budgetNote);
@@ -61,7 +63,7 @@ internal static class CompareCommand
                 table.AddColumns("sparsity", "batches", "seconds");
                 foreach (var r in level)
                 {
-                    var cells = new List<string> { Markup.Escape(r.Label + (r.ChosenFusions is null ? "" : $" ({r.ChosenFusions})") + (r.Failed > 0 ? $" ({r.Failed} failed)" : "")), Pm(r.DeltaT) };
+                    var cells = new List<string> { Markup.Escape(CompareWriters.RowLabel(r, summary)), Pm(r.DeltaT) };
                     cells.AddRange(summary.Tasks.Select(x => r.TaskDeltaT.TryGetValue(x, out var st) ? Pm(st) : "—"));
                     cells.AddRange(new[] { (r.AchievedSparsity.Mean * 100).ToString("F2", CultureInfo.InvariantCulture), r.Steps.Mean.ToString("F0", CultureInfo.InvariantCulture), r.Seconds.Mean.ToString("F0", CultureInfo.InvariantCulture) });
                     table.AddRow(cells.ToArray());
@@ -69,7 +71,8 @@ internal static class CompareCommand
                 AnsiConsole.Write(table);
             }
             int reused = outcomes.Count(o => o.Reused), failed = outcomes.Count(o => o.Error is not null);
-            ConsoleUi.Line(Markup.Escape($"{outcomes.Count} runs: {outcomes.Count - reused - failed} ran, {reused} reused from earlier, {failed} failed. Wrote compare.md, compare.csv, compare.json and {string.Join(", ", plots)} in {root}"));
+            string pending = planned > outcomes.Count ? $", {planned - outcomes.Count} not finished yet (left out)" : "";
+            ConsoleUi.Line(Markup.Escape($"{outcomes.Count} runs: {outcomes.Count - reused - failed} ran, {reused} reused from earlier, {failed} failed{pending}. Wrote compare.md, compare.csv, compare.json and {string.Join(", ", plots)} in {root}"));
             return failed > 0 ? 1 : 0;
         });
         return cmd;

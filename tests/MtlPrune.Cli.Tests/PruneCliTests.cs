@@ -124,6 +124,14 @@ public class PruneCliTests : IDisposable
         (code, output) = CliRunner.Run(args);
         Assert.Equal(0, code);
         Assert.Contains("2 runs: 0 ran, 2 reused", output);
+        // Two seeds planned, one finished: report-only tabulates it and runs nothing.
+        (code, output) = CliRunner.Run(args.Concat(new[] { "--seeds", "2", "--report-only" }).ToArray());
+        Assert.True(code == 0, output);
+        Assert.Contains("2 runs: 0 ran, 2 reused from earlier, 0 failed, 2 not finished yet (left out)", output);
+        Assert.Equal(2, Directory.GetDirectories(Path.Combine(_dir, "cmp", "runs")).Length);
+        (code, output) = CliRunner.Run("compare", "--checkpoint", _dense, "--methods", "magnitude", "--sparsity", "0.3", "--out", Path.Combine(_dir, "cmp"), "--report-only");
+        Assert.Equal(1, code);
+        Assert.Contains("none of the 1 planned run(s)", output);
         (code, output) = CliRunner.Run("compare", "--checkpoint", _dense, "--methods", "magnitude,lottery", "--out", Path.Combine(_dir, "cmp2"));
         Assert.Equal(1, code);
         Assert.Contains("lottery", output);

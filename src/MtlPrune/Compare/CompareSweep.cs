@@ -53,8 +53,11 @@ public sealed class CompareSweep(CompareOptions options)
         return runs;
     }
 
-    /// <summary>Runs (or reuses) every planned run.</summary>
-    public IReadOnlyList<CompareOutcome> Run()
+    /// <summary>
+    /// Runs (or reuses) every planned run. With <paramref name="reportOnly"/> it runs nothing: the outcomes are the planned
+    /// runs that have finished (another process may still be running the rest), so a partial sweep can be tabulated.
+    /// </summary>
+    public IReadOnlyList<CompareOutcome> Run(bool reportOnly = false)
     {
         var plan = Plan();
         var outcomes = new List<CompareOutcome>();
@@ -63,6 +66,7 @@ public sealed class CompareSweep(CompareOptions options)
             var run = plan[i];
             Progress?.Invoke("compare", i, plan.Count, $"{run.Label} at {run.Sparsity:P0}, seed {run.Seed}");
             if (TryLoad(run) is { } done) { outcomes.Add(new CompareOutcome(run, done, null, true)); continue; }
+            if (reportOnly) continue;
             Log?.Invoke($"run {i + 1}/{plan.Count}: {run.Label} at {run.Sparsity:P0} sparsity, seed {run.Seed} → {run.Directory}");
             try
             {

@@ -23,6 +23,14 @@ public static class CompareWriters
         }, PruneJob.ReportJson));
     }
 
+    /// <summary>A row's name, with the fusions auto chose, failures, and its seed count when it has fewer than the fullest row.</summary>
+    public static string RowLabel(CompareRow r, CompareSummary s)
+    {
+        int most = s.Rows.Count == 0 ? 0 : s.Rows.Max(x => x.DeltaT.N);
+        return r.Label + (r.ChosenFusions is null ? "" : $" ({r.ChosenFusions})") + (r.Failed > 0 ? $" ({r.Failed} failed)" : "")
+            + (r.DeltaT.N < most ? $" ({r.DeltaT.N} of {most} seeds)" : "");
+    }
+
     private static string Pm(Stat st, string format) => st.N == 0 ? "—" : st.N > 1 ? $"{st.Mean.ToString(format, Ci)} ± {st.Sd.ToString(format, Ci)}" : st.Mean.ToString(format, Ci);
 
     /// <summary>Per sparsity, AdapMTL's Table 2 layout: each task's metrics and ΔT, per-component sparsity, overall ΔT; then the compute each method spent.</summary>
@@ -55,7 +63,7 @@ public static class CompareWriters
             }
             foreach (var r in level)
             {
-                var cells = new List<string> { r.Label + (r.ChosenFusions is null ? "" : $" ({r.ChosenFusions})") + (r.Failed > 0 ? $" ({r.Failed} failed)" : "") };
+                var cells = new List<string> { RowLabel(r, s) };
                 foreach (var t in s.Tasks)
                 {
                     foreach (var m in s.MetricInfo[t]) cells.Add(r.Metrics.TryGetValue($"{t}/{m.Name}", out var st) ? Pm(st, "G4") : "—");

@@ -51,6 +51,33 @@ public class CompareTests
         Assert.NotNull(CompareSweep.TryLoad(killed));
     }
 
+    /// <summary>
+    /// Report-only runs nothing: with more seeds planned than have finished, the outcomes are the finished runs, no run
+    /// directory is created, and the table says which rows have fewer seeds than the fullest.
+    /// </summary>
+    [Fact]
+    public void ReportOnlyTabulatesWhatFinishedAndRunsNothing()
+    {
+        using var dir = new TempDir();
+        var root = dir.File("sweep");
+        var one = Options(Dense(dir), root, "magnitude", "random");
+        new CompareSweep(one).Run();
+        // A second seed of magnitude at 50% finishes; the rest of the two-seed plan does not.
+        var two = one with { Seeds = 2 };
+        var extra = new CompareSweep(two with { Methods = new[] { "magnitude" }, Sparsities = new[] { 0.5 } }).Run();
+        Assert.Equal(2, extra.Count);
+        int dirs = Directory.GetDirectories(Path.Combine(root, "runs")).Length;
+        var outcomes = new CompareSweep(two).Run(reportOnly: true);
+        Assert.Equal(5, outcomes.Count);
+        Assert.All(outcomes, o => Assert.True(o.Reused));
+        Assert.Equal(dirs, Directory.GetDirectories(Path.Combine(root, "runs")).Length);
+        var summary = CompareSummary.From(outcomes);
+        var md = CompareWriters.Markdown(summary, "");
+        Assert.Equal(2, summary.Rows.Single(r => r.Label == "magnitude" && r.Sparsity == 0.5).DeltaT.N);
+        Assert.Contains("| random (1 of 2 seeds) |", md);
+        Assert.DoesNotContain("| magnitude (", md.Split("## 80%")[0]);
+    }
+
     /// <summary>Run directories are keyed by every setting: a different budget or method option is a different run.</summary>
     [Fact]
     public void RunKeysChangeWithEverySetting()
