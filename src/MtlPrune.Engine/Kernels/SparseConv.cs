@@ -24,10 +24,12 @@ internal static unsafe class SparseConv
     /// </summary>
     public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts)
     {
-        // Wide, shallow layers (many tiles, few channels) are split by columns: each core then reads only its part of the
-        // input and writes only its part of the output, instead of every core streaming the whole input for its rows.
+        // Wide, shallow layers (many tiles, at most 64 output channels) are split by columns: each core then reads only its
+        // part of the input and writes only its part of the output, instead of every core streaming the whole input for its
+        // rows. Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache
+        // (512 rows by columns measured 5-15% slower on DeepLab's dilated layers).
         int threads = parts.Length - 1, tiles = (columns + Tile - 1) / Tile;
-        bool byColumns = threads > 1 && tiles >= 8 * threads;
+        bool byColumns = threads > 1 && tiles >= 8 * threads && w.Rows <= 64;
         fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = w.Value)
         {
             var body = new Body
