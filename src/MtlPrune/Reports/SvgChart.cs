@@ -20,6 +20,9 @@ public static class SvgChart
 {
     internal static readonly string[] Colors = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2" };
 
+    /// <summary>Series past the palette's length repeat its colours with a dash pattern (solid, dashed, dotted), so a dozen stay apart.</summary>
+    internal static string Dash(int series) => (series / Colors.Length % 3) switch { 0 => "", 1 => " stroke-dasharray=\"7 3\"", _ => " stroke-dasharray=\"2 2\"" };
+
     /// <summary>Renders panels (title, series, log y) one above the other.</summary>
     public static string Render(string title, string xLabel, IReadOnlyList<(string Title, IReadOnlyList<Series> Series, bool LogY)> panels, int width = 720, int panelHeight = 260)
     {
@@ -59,7 +62,7 @@ public static class SvgChart
                 var s = series[si]; var color = Colors[si % Colors.Length];
                 var valid = s.Points.Where(q => double.IsFinite(q.Y) && (!logY || q.Y > 0)).ToList();
                 if (valid.Count > 0)
-                    sb.Append(inv, $"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{string.Join(" ", valid.Select(q => $"{X(q.X):F1},{Y(q.Y):F1}"))}\"/>\n");
+                    sb.Append(inv, $"<polyline fill=\"none\" stroke=\"{color}\"{Dash(si)} stroke-width=\"1.5\" points=\"{string.Join(" ", valid.Select(q => $"{X(q.X):F1},{Y(q.Y):F1}"))}\"/>\n");
                 if (s.Spread is { } spread)
                     for (int i = 0; i < s.Points.Count && i < spread.Count; i++)
                     {
@@ -69,7 +72,7 @@ public static class SvgChart
                         sb.Append(inv, $"<circle cx=\"{X(x):F1}\" cy=\"{Y(y):F1}\" r=\"3\" fill=\"{color}\"/>\n");
                     }
                 int ly = y0 + 30 + si * 18;
-                sb.Append(inv, $"<line x1=\"{left + plotW + 12}\" x2=\"{left + plotW + 32}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"/><text x=\"{left + plotW + 38}\" y=\"{ly + 4}\">{Escape(s.Name)}</text>\n");
+                sb.Append(inv, $"<line x1=\"{left + plotW + 12}\" x2=\"{left + plotW + 32}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\"{Dash(si)} stroke-width=\"2\"/><text x=\"{left + plotW + 38}\" y=\"{ly + 4}\">{Escape(s.Name)}</text>\n");
             }
         }
         sb.Append("</svg>\n");
