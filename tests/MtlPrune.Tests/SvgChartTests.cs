@@ -20,4 +20,18 @@ public class SvgChartTests
         var ys = lines[0].Attribute("points")!.Value.Split(' ').Select(p => double.Parse(p.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         Assert.True(Math.Abs((ys[1] - ys[0]) - (ys[2] - ys[1])) < 0.2, $"spacings {ys[1] - ys[0]} and {ys[2] - ys[1]}");
     }
+
+    /// <summary>Thirteen series (a comparison's methods) stay apart: the ninth on repeats the colours dashed.</summary>
+    [Fact]
+    public void SeriesPastThePaletteAreDashed()
+    {
+        var series = Enumerable.Range(0, 13).Select(i => new Series($"m{i}", new[] { (0.0, (double)i), (1.0, i + 1.0) })).ToList();
+        var doc = XDocument.Parse(SvgChart.Render("t", "x", new[] { ("p", (IReadOnlyList<Series>)series, false) }));
+        var lines = doc.Descendants().Where(e => e.Name.LocalName == "polyline").ToList();
+        Assert.Equal(13, lines.Count);
+        Assert.All(lines.Take(8), l => Assert.Null(l.Attribute("stroke-dasharray")));
+        Assert.All(lines.Skip(8), l => Assert.NotNull(l.Attribute("stroke-dasharray")));
+        var style = lines.Select(l => (l.Attribute("stroke")!.Value, l.Attribute("stroke-dasharray")?.Value)).ToList();
+        Assert.Equal(13, style.Distinct().Count());
+    }
 }
