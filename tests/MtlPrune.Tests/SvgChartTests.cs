@@ -34,4 +34,18 @@ public class SvgChartTests
         var style = lines.Select(l => (l.Attribute("stroke")!.Value, l.Attribute("stroke-dasharray")?.Value)).ToList();
         Assert.Equal(13, style.Distinct().Count());
     }
+
+    /// <summary>Bar labels that would overlap their neighbours are slanted; short ones stay level.</summary>
+    [Fact]
+    public void CrowdedBarLabelsAreSlanted()
+    {
+        static List<XElement> Labels(string svg, int groups) =>
+            XDocument.Parse(svg).Descendants().Where(e => e.Name.LocalName == "text").ToList().Where(t => t.Value.StartsWith("label-") || t.Value.StartsWith("x")).Take(groups).ToList();
+        var crowded = Enumerable.Range(0, 13).Select(i => new BarGroup($"label-number-{i}", new[] { 1.0, 2.0 })).ToList();
+        var svg = SvgBars.Render("t", new[] { "a", "b" }, "y", new[] { ("p", (IReadOnlyList<BarGroup>)crowded) });
+        Assert.All(Labels(svg, 13), t => Assert.Contains("rotate(-35", t.Attribute("transform")?.Value ?? ""));
+        var few = Enumerable.Range(0, 3).Select(i => new BarGroup($"x{i}", new[] { 1.0, 2.0 })).ToList();
+        svg = SvgBars.Render("t", new[] { "a", "b" }, "y", new[] { ("p", (IReadOnlyList<BarGroup>)few) });
+        Assert.All(Labels(svg, 3), t => Assert.Null(t.Attribute("transform")));
+    }
 }

@@ -14,7 +14,10 @@ public static class SvgBars
         int width = 760, int panelHeight = 240)
     {
         var inv = CultureInfo.InvariantCulture;
-        int top = 40, left = 70, right = 180, gap = 70;
+        int top = 40, left = 70, right = 180;
+        // Labels wider than their group (about 7 px a character) are slanted, with room below for them.
+        bool slant = panels.Any(p => p.Groups.Count > 0 && p.Groups.Max(g => g.Label.Length) * 7.0 > (double)(width - left - right) / p.Groups.Count - 4);
+        int gap = slant ? 70 + 6 * Math.Min(20, panels.SelectMany(p => p.Groups).Select(g => g.Label.Length).DefaultIfEmpty(0).Max()) : 70;
         int height = top + panels.Count * (panelHeight + gap);
         var sb = new StringBuilder();
         sb.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n");
@@ -47,7 +50,9 @@ public static class SvgBars
                     double y1 = Y(Math.Max(v, 0)), y2 = Y(Math.Min(v, 0));
                     sb.Append(inv, $"<rect x=\"{gx + si * barW:F1}\" y=\"{y1:F1}\" width=\"{barW * 0.9:F1}\" height=\"{Math.Max(y2 - y1, 0.5):F1}\" fill=\"{SvgChart.Colors[si % SvgChart.Colors.Length]}\"/>\n");
                 }
-                sb.Append(inv, $"<text x=\"{left + g * groupW + groupW / 2:F1}\" y=\"{y0 + 20 + plotH + 16}\" text-anchor=\"middle\">{SvgChart.Escape(groups[g].Label)}</text>\n");
+                double lx = left + g * groupW + groupW / 2, ly0 = y0 + 20 + plotH + 16;
+                if (slant) sb.Append(inv, $"<text x=\"{lx:F1}\" y=\"{ly0:F1}\" text-anchor=\"end\" transform=\"rotate(-35 {lx:F1} {ly0:F1})\">{SvgChart.Escape(groups[g].Label)}</text>\n");
+                else sb.Append(inv, $"<text x=\"{lx:F1}\" y=\"{ly0:F1}\" text-anchor=\"middle\">{SvgChart.Escape(groups[g].Label)}</text>\n");
             }
             for (int si = 0; si < series.Count; si++)
             {
