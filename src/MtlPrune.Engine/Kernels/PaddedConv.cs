@@ -137,7 +137,7 @@ internal static unsafe class PaddedConv
     private static void EveryOther(float* s, float* d, int count)
     {
         int k = 0;
-        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        if (Simd.Use512 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
         {
             var even = System.Runtime.Intrinsics.Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             for (; k + 17 <= count; k += 16)

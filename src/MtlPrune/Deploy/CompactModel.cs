@@ -246,8 +246,8 @@ public sealed class CompactModel
             if (node.Op != GraphOp.Conv || _convs[node].Groups != 1 || outputs.Contains(v) || shapes[v].Length != 4) continue;
             var readers = _g.Nodes.Where(r => r.Inputs.Contains(v)).ToList();
             if (readers.Count == 0 || readers.Any(r => r.Op != GraphOp.Conv || _convs[r].Groups != 1)) continue;
-            var inPlace = readers.Select(r => _convs[r]).FirstOrDefault(c => c.Stride == (1, 1) && (c.Padding.H > 0 || c.Padding.W > 0)
-                && readers.Any(r => _convs[r] == c && r.Inputs[0] == v));
+            var inPlace = readers.Where(r => r.Inputs[0] == v).Select(r => _convs[r])
+                .FirstOrDefault(c => c.Stride == (1, 1) && (c.Padding.H > 0 || c.Padding.W > 0));
             if (inPlace is null) continue;
             layouts[v] = layouts[v] with { PadH = inPlace.Padding.H, PadW = inPlace.Padding.W };
         }
