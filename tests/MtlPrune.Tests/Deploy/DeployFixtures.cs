@@ -1,3 +1,4 @@
+using MtlPrune.Deploy;
 using MtlPrune.Engine;
 using MtlPrune.Engine.NN;
 using MtlPrune.Models;
@@ -58,6 +59,22 @@ internal static class DeployFixtures
     }
 
     /// <summary>max |a − b| / max(1, max |b|) over all values.</summary>
+    /// <summary>
+    /// What a fuzz input that parsed must survive: planning and one run on a 16×16 input, with the sparse kernel forced (no
+    /// timed kernel choice per input: the sparse path runs every layer it can). A valid graph whose kernels do not fit
+    /// 16×16 refuses with an ArgumentException, which is not a fault.
+    /// </summary>
+    public static void RunOnceIfItFits(InferenceGraph g)
+    {
+        try
+        {
+            var cm = new CompactModel(g);
+            cm.ForceKernels(Engine.Inference.ConvKind.Sparse);
+            cm.Run(Tensor.Zeros(1, g.InputChannels, 16, 16));
+        }
+        catch (ArgumentException) { }
+    }
+
     public static double RelativeError(float[] a, float[] b)
     {
         Assert.Equal(b.Length, a.Length);

@@ -200,17 +200,7 @@ public class MtlpFileTests
         MtlpFile.Write(g, dir.File("m.mtlp"));
         var sample = File.ReadAllBytes(dir.File("m.mtlp"));
         int runs = Environment.GetEnvironmentVariable("MTLPRUNE_FUZZ_LONG") == "1" ? 1_000_000 : 10_000;
-        var report = FuzzHarness.Run("mtlp", sample, (bytes, source) =>
-        {
-            var parsed = MtlpFile.Parse(bytes, source);
-            try
-            {
-                var cm = new CompactModel(parsed);
-                cm.ForceKernels(Engine.Inference.ConvKind.Sparse);      // no timed kernel choice per input: the sparse path runs every layer it can
-                cm.Run(Tensor.Zeros(1, parsed.InputChannels, 16, 16));
-            }
-            catch (ArgumentException) { }      // a valid graph whose kernels do not fit a 16×16 input
-        }, runs, 11, len => (80L << 20) + 1100L * len);
+        var report = FuzzHarness.Run("mtlp", sample, (bytes, source) => DeployFixtures.RunOnceIfItFits(MtlpFile.Parse(bytes, source)), runs, 11, len => (80L << 20) + 1100L * len);
         Assert.True(report.Failures.Count == 0, report.ToString() + "\n" + string.Join("\n", report.Failures));
         Assert.True(report.Parsed > 0 && report.Rejected > 0, report.ToString());
     }

@@ -105,17 +105,7 @@ public class OnnxTests
                      (b => b[..(b.Length / 2)], "ONNX"), (b => new byte[] { 0x3A, 0x05, 1 }, "ONNX"), (b => Array.Empty<byte>(), "no graph"),
                  })
             Assert.Contains(fault, Assert.Throws<ModelFormatException>(() => OnnxReader.Parse(mutate(bytes), "bad.onnx")).Message);
-        var report = FuzzHarness.Run("onnx", bytes, (b, source) =>
-        {
-            var g = OnnxReader.Parse(b, source);
-            try
-            {
-                var cm = new CompactModel(g);
-                cm.ForceKernels(Engine.Inference.ConvKind.Sparse);      // no timed kernel choice per input: the sparse path runs every layer it can
-                cm.Run(Tensor.Zeros(1, g.InputChannels, 16, 16));
-            }
-            catch (ArgumentException) { }
-        }, Environment.GetEnvironmentVariable("MTLPRUNE_FUZZ_LONG") == "1" ? 1_000_000 : 10_000, 21, len => (96L << 20) + 200L * len);
+        var report = FuzzHarness.Run("onnx", bytes, (b, source) => DeployFixtures.RunOnceIfItFits(OnnxReader.Parse(b, source)), Environment.GetEnvironmentVariable("MTLPRUNE_FUZZ_LONG") == "1" ? 1_000_000 : 10_000, 21, len => (96L << 20) + 200L * len);
         Assert.True(report.Failures.Count == 0, report + "\n" + string.Join("\n", report.Failures));
         Assert.True(report.Rejected > 0, report.ToString());
     }
