@@ -9,8 +9,8 @@ public class GemmTests
     [Theory]
     [InlineData(1, 1, 1, false, false, false)]
     [InlineData(7, 33, 5, false, false, false)]
-    [InlineData(130, 1100, 300, false, false, false)]   // M > Mc, N > Nc, K > Kc
-    [InlineData(130, 1100, 300, true, false, true)]
+    [InlineData(270, 1100, 531, false, false, false)]   // M > Mc, N > Nc, K > 2·Kc with a tail not a multiple of 4
+    [InlineData(270, 1100, 531, true, false, true)]
     [InlineData(17, 70, 513, false, true, false)]
     [InlineData(9, 40, 257, true, true, true)]
     [InlineData(300, 3, 20, false, false, true)]

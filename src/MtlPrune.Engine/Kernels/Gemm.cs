@@ -10,9 +10,11 @@ namespace MtlPrune.Engine.Kernels;
 /// </summary>
 internal static unsafe class Gemm
 {
-    // Measured on the 2-core AVX-512 machine (README, Performance): a deep Kc amortises the C tile's loads and
-    // stores; 256/128/1024 gave 61-68% of peak on 1024^3, 1024/64/1024 gives 74-84%.
-    private const int Kc = 1024, Mc = 64, Nc = 1024;
+    // Measured on the 2-core AVX-512 Intel Xeon (README, Performance), 1 thread, 1024^3, with A packed by 4x4
+    // transposes: Kc 128/192/256/384/512 gave 151/159/166/162/159 GFLOP/s at Mc 120-240; Kc = 256 keeps an 8x256 A
+    // micro-panel plus a 32x256 B micro-panel (40 KiB) in L1 and the 256x256 A block in L2. (With the older scalar
+    // packing of A, a deep Kc = 1024 measured best, on an AMD EPYC.)
+    private const int Kc = 256, Mc = 256, Nc = 1024;
     private const int Mr = MicroKernel.Mr, Nr = MicroKernel.Nr;
 
     [ThreadStatic] private static float[]? _packA, _packB;
@@ -68,11 +70,12 @@ internal static unsafe class Gemm
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Range<TB>(MatView a, TB b, int m, int j0, int j1, int n, int k, float* c, int ldc, bool accumulate) where TB : struct, IBSource
     {
-        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
-        var packB = _packB ??= GC.AllocateUninitializedArray<float>(Nc * Kc, pinned: true);
+        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc + 16, pinned: true);
+        var packB = _packB ??= GC.AllocateUninitializedArray<float>(Nc * Kc + 16, pinned: true);
         float* tile = stackalloc float[Mr * Nr];
-        fixed (float* pA = packA) fixed (float* pB = packB)
+        fixed (float* pA0 = packA) fixed (float* pB0 = packB)
         {
+            float* pA = Align64(pA0), pB = Align64(pB0);
             for (int jc = j0; jc < j1; jc += Nc)
             {
                 int nc = Math.Min(Nc, j1 - jc);
@@ -130,10 +133,11 @@ internal static unsafe class Gemm
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void OffsetRange(MatView a, float* b, int* off, int m, int j0, int j1, int k, float* c, int ldc, bool accumulate)
     {
-        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc, pinned: true);
+        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc + 16, pinned: true);
         float* tile = stackalloc float[Mr * Nr];
-        fixed (float* pA = packA)
+        fixed (float* pA0 = packA)
         {
+            float* pA = Align64(pA0);
             for (int pc = 0; pc < k; pc += Kc)
             {
                 int kc = Math.Min(Kc, k - pc);
@@ -164,6 +168,10 @@ internal static unsafe class Gemm
             }
         }
     }
+
+    /// <summary>The first 64-byte boundary at or after <paramref name="p"/> (pack buffers hold 16 floats of slack), so
+    /// the micro-kernel's B loads never straddle two cache lines.</summary>
+    private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
