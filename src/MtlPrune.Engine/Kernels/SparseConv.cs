@@ -46,6 +46,7 @@ internal static unsafe class SparseConv
         public int* Starts; public int Blocks; public int* Offs; public float* Val; public float* Buf; public int Columns; public SparseOutput Output; public int[] Parts;
         /// <summary>With <see cref="Tiles"/> &gt; 0, part p takes every row and tiles [p·Tiles/Threads, (p+1)·Tiles/Threads); otherwise rows Parts[p]..Parts[p+1] and every tile.</summary>
         public int Rows, Tiles, Threads;
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int p)
         {
             int r0 = Parts[p], r1 = Parts[p + 1], t0 = 0, t1 = (Columns + Tile - 1) / Tile;

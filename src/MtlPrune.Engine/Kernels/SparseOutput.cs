@@ -8,19 +8,26 @@ namespace MtlPrune.Engine.Kernels;
 internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayout yLayout, float* residual, Inference.ActivationLayout rLayout,
     float[]? bias, Inference.Activation act, int hq, int wq)
 {
-    /// <summary>Writes the valid positions of a tile of <paramref name="count"/> columns starting at column <paramref name="col"/> of channel <paramref name="o"/>.</summary>
+    /// <summary>
+    /// Writes the valid positions of a tile of <paramref name="count"/> columns starting at column <paramref name="col"/>
+    /// of channel <paramref name="o"/>. The tile's first column is located by division once; the row segments after it
+    /// are found by stepping (this runs once per tile and output channel, so divisions per segment cost as much as a
+    /// sparse layer's multiply-adds). Compiled fully optimised at once: left to tiered compilation, it ran at tier 0
+    /// through a layer's first hundreds of calls, a third of a sparse layer's time then.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Store(float* tile, int o, int col, int count)
     {
         float b = bias?[o] ?? 0f;
         int perImage = hq * wq, ho = yLayout.H, wo = yLayout.W;
+        int img = col / perImage, row = (col - img * perImage) / wq, c = col - img * perImage - row * wq;
         for (int j = col, end = col + count; j < end;)
         {
-            int img = j / perImage, rem = j - img * perImage, row = rem / wq, c = rem - row * wq;
-            if (row >= ho) { j += perImage - rem; continue; }          // rows between images
-            if (c >= wo) { j += wq - c; continue; }                    // columns past the row's end
+            if (row >= ho) { j += (hq - row) * wq - c; img++; row = 0; c = 0; continue; }   // rows between images
+            if (c >= wo) { j += wq - c; row++; c = 0; continue; }                            // columns past the row's end
             int len = Math.Min(wo - c, end - j);
             Inference.Epilogue.Row(tile + (j - col), residual == null ? null : residual + rLayout.Row(img, o, row) + c, b, act, y + yLayout.Row(img, o, row) + c, len);
-            j += len;
+            j += len; c += len;
         }
     }
 }
