@@ -80,4 +80,26 @@ public class CliTests
         Assert.Contains("Conv2d", output);
         Assert.Contains("backward", output);
     }
+
+    [Fact]
+    public void BenchInferenceJudgesTheEagerAndTheCompiledForwardAgainstTheGoal()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"mtlprune-engine-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, _) = Run("bench", "engine", "--filter", "inference", "--quick", "--runs", "5", "--json", json);
+            Assert.Equal(0, code);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            var rows = doc.RootElement.GetProperty("results").EnumerateArray().Where(r => r.GetProperty("Name").GetString()!.StartsWith("resnet-mini inference")).ToList();
+            Assert.Equal(2, rows.Count);
+            Assert.Contains(rows, r => r.GetProperty("Name").GetString()!.Contains("compiled"));
+            foreach (var r in rows)
+            {
+                Assert.Equal(0.55, r.GetProperty("GoalPeakFraction").GetDouble(), 6);
+                Assert.True(r.GetProperty("Gflops").GetDouble() > 0);
+                Assert.Equal(r.GetProperty("PeakFraction").GetDouble() >= 0.55, r.GetProperty("GoalMet").GetBoolean());
+            }
+        }
+        finally { File.Delete(json); }
+    }
 }
