@@ -20,6 +20,7 @@ public class ConvReferenceTests
         d.Add(new[] { 2, 6, 11, 9 }, new[] { 72, 6, 3, 3 }, 2, 1, 1, 1, true);
         d.Add(new[] { 1, 3, 9, 75 }, new[] { 4, 3, 3, 3 }, 2, 1, 1, 1, false);    // wide rows: the vector stride-2 gather, odd width
         d.Add(new[] { 2, 2, 6, 68 }, new[] { 3, 2, 1, 1 }, 2, 0, 1, 1, true);     // even width, no padding
+        d.Add(new[] { 1, 4, 48, 50 }, new[] { 6, 4, 3, 3 }, 1, 1, 1, 1, false);   // weight gradient over 2600 columns: two reduction blocks, 6 rows
         return d;
     }
 
