@@ -28,7 +28,7 @@ public sealed unsafe partial class Tensor
         var axes = new ResizeAxes(h, w, outH, outW, i0h, i1h, l1h, i0w, i1w, l1w);
         fixed (float* px = xc.Span) fixed (float* py = y.Span)
         {
-            var body = new ResizeForward { X = px, Y = py, A = axes };
+            var body = new ResizePlanes { From = px, To = py, A = axes, Backward = false };
             Kernels.WorkerPool.For(n * c, ref body);
         }
         return y.WithGrad(mode == ResizeMode.Nearest ? "InterpolateNearest" : "InterpolateBilinear", new[] { xc }, g =>
@@ -36,7 +36,7 @@ public sealed unsafe partial class Tensor
             var gx = Zeros(xc.Shape);
             fixed (float* pg = g.Contiguous().Span) fixed (float* pgx = gx.Span)
             {
-                var body = new ResizeBackward { G = pg, GX = pgx, A = axes };
+                var body = new ResizePlanes { From = pg, To = pgx, A = axes, Backward = true };
                 Kernels.WorkerPool.For(n * c, ref body);
             }
             Autograd.Accumulate(xc, gx);
@@ -51,78 +51,69 @@ public sealed unsafe partial class Tensor
     }
 
     /// <summary>
-    /// One plane forward, separably: every source row interpolated across into a scratch (the same products and sums as
+    /// One plane per iteration, separably, with a scratch of H·OW floats (on the stack when small, else rented).
+    /// Forward (From = x, To = y): every source row interpolated across into the scratch (the same products and sums as
     /// the direct four-tap formula, so the values are bit-identical to it), then each output row a blend of two scratch
-    /// rows, with a separate multiply and add (no fused multiply-add, which would round differently).
+    /// rows, with a separate multiply and add (a fused multiply-add would round differently).
+    /// Backward (From = dy, To = dx): the gradient's rows folded onto the source rows they blend, then each folded row
+    /// across onto its source columns: H·OW scattered adds where the direct form does four per output pixel.
     /// </summary>
-    private unsafe struct ResizeForward : Kernels.IParallelBody
+    private unsafe struct ResizePlanes : Kernels.IParallelBody
     {
-        public float* X, Y; public ResizeAxes A;
+        public float* From, To; public ResizeAxes A; public bool Backward;
         public void Run(int p)
         {
-            var a = A;
-            var rent = a.Scratch > 16384 ? BufferPool.Rent(a.Scratch) : null;
-            float* stack = stackalloc float[rent is null ? a.Scratch : 1];
+            var rent = A.Scratch > 16384 ? BufferPool.Rent(A.Scratch) : null;
+            float* stack = stackalloc float[rent is null ? A.Scratch : 1];
             fixed (float* rented = rent)
             {
-                float* across = rent is null ? stack : rented;
-                float* src = X + (long)p * a.H * a.W, dst = Y + (long)p * a.OH * a.OW;
-                for (int r = 0; r < a.H; r++)
-                {
-                    float* row = src + (long)r * a.W, d = across + (long)r * a.OW;
-                    for (int o = 0; o < a.OW; o++) { float b1 = a.L1W[o], b0 = 1f - b1; d[o] = b0 * row[a.I0W[o]] + b1 * row[a.I1W[o]]; }
-                }
-                for (int r = 0; r < a.OH; r++)
-                {
-                    float a1 = a.L1H[r], a0 = 1f - a1;
-                    float* h0 = across + (long)a.I0H[r] * a.OW, h1 = across + (long)a.I1H[r] * a.OW, d = dst + (long)r * a.OW;
-                    int o = 0;
-                    if (Vector512.IsHardwareAccelerated)
-                    {
-                        var v0 = Vector512.Create(a0); var v1 = Vector512.Create(a1);
-                        for (; o + 16 <= a.OW; o += 16) (v0 * Vector512.Load(h0 + o) + v1 * Vector512.Load(h1 + o)).Store(d + o);
-                    }
-                    for (; o < a.OW; o++) d[o] = a0 * h0[o] + a1 * h1[o];
-                }
+                float* scratch = rent is null ? stack : rented;
+                if (Backward) Down(From + (long)p * A.OH * A.OW, To + (long)p * A.H * A.W, scratch);
+                else Up(From + (long)p * A.H * A.W, To + (long)p * A.OH * A.OW, scratch);
             }
             if (rent is not null) BufferPool.Return(rent);
         }
-    }
 
-    /// <summary>
-    /// One plane backward, separably: the output gradient's rows folded onto the source rows they blend (H·OW scratch),
-    /// then each scratch row folded across onto its source columns: H·OW scattered adds where the direct form does
-    /// four per output pixel.
-    /// </summary>
-    private unsafe struct ResizeBackward : Kernels.IParallelBody
-    {
-        public float* G, GX; public ResizeAxes A;
-        public void Run(int p)
+        private readonly void Up(float* src, float* dst, float* across)
         {
             var a = A;
-            var rent = a.Scratch > 16384 ? BufferPool.Rent(a.Scratch) : null;
-            float* stack = stackalloc float[rent is null ? a.Scratch : 1];
-            fixed (float* rented = rent)
+            for (int r = 0; r < a.H; r++)
             {
-                float* down = rent is null ? stack : rented;
-                new Span<float>(down, a.Scratch).Clear();
-                float* g = G + (long)p * a.OH * a.OW, gx = GX + (long)p * a.H * a.W;
-                for (int r = 0; r < a.OH; r++)
-                {
-                    float a1 = a.L1H[r], a0 = 1f - a1;
-                    var gr = new ReadOnlySpan<float>(g + (long)r * a.OW, a.OW);
-                    var d0 = new Span<float>(down + (long)a.I0H[r] * a.OW, a.OW);
-                    var d1 = new Span<float>(down + (long)a.I1H[r] * a.OW, a.OW);
-                    TensorPrimitives.MultiplyAdd(gr, a0, d0, d0);
-                    TensorPrimitives.MultiplyAdd(gr, a1, d1, d1);
-                }
-                for (int r = 0; r < a.H; r++)
-                {
-                    float* d = down + (long)r * a.OW, row = gx + (long)r * a.W;
-                    for (int o = 0; o < a.OW; o++) { float b1 = a.L1W[o], v = d[o]; row[a.I0W[o]] += (1f - b1) * v; row[a.I1W[o]] += b1 * v; }
-                }
+                float* row = src + (long)r * a.W, d = across + (long)r * a.OW;
+                for (int o = 0; o < a.OW; o++) { float b1 = a.L1W[o], b0 = 1f - b1; d[o] = b0 * row[a.I0W[o]] + b1 * row[a.I1W[o]]; }
             }
-            if (rent is not null) BufferPool.Return(rent);
+            for (int r = 0; r < a.OH; r++)
+            {
+                float a1 = a.L1H[r], a0 = 1f - a1;
+                float* h0 = across + (long)a.I0H[r] * a.OW, h1 = across + (long)a.I1H[r] * a.OW, d = dst + (long)r * a.OW;
+                int o = 0;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    var v0 = Vector512.Create(a0); var v1 = Vector512.Create(a1);
+                    for (; o + 16 <= a.OW; o += 16) (v0 * Vector512.Load(h0 + o) + v1 * Vector512.Load(h1 + o)).Store(d + o);
+                }
+                for (; o < a.OW; o++) d[o] = a0 * h0[o] + a1 * h1[o];
+            }
+        }
+
+        private readonly void Down(float* g, float* gx, float* down)
+        {
+            var a = A;
+            new Span<float>(down, a.Scratch).Clear();
+            for (int r = 0; r < a.OH; r++)
+            {
+                float a1 = a.L1H[r], a0 = 1f - a1;
+                var gr = new ReadOnlySpan<float>(g + (long)r * a.OW, a.OW);
+                var d0 = new Span<float>(down + (long)a.I0H[r] * a.OW, a.OW);
+                var d1 = new Span<float>(down + (long)a.I1H[r] * a.OW, a.OW);
+                TensorPrimitives.MultiplyAdd(gr, a0, d0, d0);
+                TensorPrimitives.MultiplyAdd(gr, a1, d1, d1);
+            }
+            for (int r = 0; r < a.H; r++)
+            {
+                float* d = down + (long)r * a.OW, row = gx + (long)r * a.W;
+                for (int o = 0; o < a.OW; o++) { float b1 = a.L1W[o], v = d[o]; row[a.I0W[o]] += (1f - b1) * v; row[a.I1W[o]] += b1 * v; }
+            }
         }
     }
 
