@@ -91,6 +91,26 @@ public class OpGradientTests
         GradCheck.Check(t => Tensor.BatchNorm(t[0], t[1], t[2], rm.CloneData(), rv.CloneData(), training), new[] { x, w, b }, maxPerInput: 60);
     }
 
+    /// <summary>The fused residual end: gradient against finite differences, and bit-identical values and gradients
+    /// to Add then Relu (the vector body and the scalar tail: 3·37 elements; and a broadcast pair, which falls back).</summary>
+    [Fact]
+    public void AddReluIsAddThenReluBitForBit()
+    {
+        var rng = R();
+        GradCheck.Check(t => Tensor.AddRelu(t[0], t[1]), new[] { GradCheck.Spread(rng, 3, 37), GradCheck.Spread(rng, 3, 37) }, label: "addrelu");
+        foreach (var (sa, sb) in new[] { (new[] { 3, 37 }, new[] { 3, 37 }), (new[] { 2, 3, 37 }, new[] { 37 }) })
+        {
+            var a = Tensor.Normal(sa, rng).RequiresGrad_(); var b = Tensor.Normal(sb, rng).RequiresGrad_();
+            var a2 = a.CloneData().RequiresGrad_(); var b2 = b.CloneData().RequiresGrad_();
+            var g = Tensor.Normal(Tensor.AddRelu(a, b).Shape, rng);
+            var fused = Tensor.AddRelu(a, b); fused.Backward(g);
+            var plain = Tensor.Add(a2, b2).Relu(); plain.Backward(g);
+            Assert.Equal(plain.ToArray(), fused.ToArray());
+            Assert.Equal(a2.Grad!.ToArray(), a.Grad!.ToArray());
+            Assert.Equal(b2.Grad!.ToArray(), b.Grad!.ToArray());
+        }
+    }
+
     [Fact]
     public void UnaryOps()
     {

@@ -41,7 +41,7 @@ public sealed class BasicBlock : Module
     {
         var y = _bn2.Forward(_conv2.Forward(_bn1.Forward(_conv1.Forward(x), relu: true)));
         var shortcut = _downsample is null ? x : _downsample.Forward(x);
-        return Tensor.Add(y, shortcut).Relu();
+        return Tensor.AddRelu(y, shortcut);
     }
 }
 
