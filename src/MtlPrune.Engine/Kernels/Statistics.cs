@@ -42,51 +42,79 @@ internal static class Statistics
         return (sum, sq);
     }
 
-    /// <summary>(Σg, Σg·(x − mean)) over a span, in double.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static (double SumG, double SumGx) GradMoments(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean)
+    /// <summary>An incoming gradient as the batch-norm backward reads it: plain, or through a ReLU's mask.</summary>
+    public interface IGrad
     {
-        int n = g.Length, i = 0;
+        Vector512<float> Vec(int i);
+        float At(int i);
+    }
+
+    /// <summary>The gradient as stored.</summary>
+    public readonly unsafe struct PlainGrad(float* g) : IGrad
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Vec(int i) => Vector512.Load(g + i);
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public float At(int i) => g[i];
+    }
+
+    /// <summary>
+    /// The gradient of relu(y): g where 0 &lt; y &lt; ∞, else 0 (PyTorch's convention at 0), read on the fly, so the
+    /// fused batch norm + ReLU needs no masked copy of the gradient (the same values as <see cref="Activation.PassInside"/>).
+    /// </summary>
+    public readonly unsafe struct ReluGrad(float* g, float* y) : IGrad
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Vec(int i)
+        {
+            var r = Vector512.Load(y + i);
+            var m = Vector512.GreaterThan(r, Vector512<float>.Zero) & Vector512.LessThan(r, Vector512.Create(float.PositiveInfinity));
+            return Vector512.Load(g + i) & m;
+        }
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public float At(int i) => y[i] > 0f && y[i] < float.PositiveInfinity ? g[i] : 0f;
+    }
+
+    /// <summary>(Σg, Σg·(x − mean)) over positions [start, start + n), in double.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static unsafe (double SumG, double SumGx) GradMoments<TGrad>(TGrad g, float* x, int start, int n, float mean) where TGrad : struct, IGrad
+    {
+        int i = start, end = start + n;
         double sg = 0, sgx = 0;
         if (Simd.Use512 && n >= 16)
         {
-            ref float rg = ref MemoryMarshal.GetReference(g);
-            ref float rx = ref MemoryMarshal.GetReference(x);
             var vm = Vector512.Create(mean);
-            while (i <= n - 16)
+            while (i <= end - 16)
             {
                 var a = Vector512<float>.Zero; var b = Vector512<float>.Zero;
-                int end = Math.Min(n - 15, i + 4096);
-                for (; i < end; i += 16)
+                int stop = Math.Min(end - 15, i + 4096);
+                for (; i < stop; i += 16)
                 {
-                    var gv = Vector512.LoadUnsafe(ref rg, (nuint)i);
+                    var gv = g.Vec(i);
                     a += gv;
-                    b = Vector512.FusedMultiplyAdd(gv, Vector512.LoadUnsafe(ref rx, (nuint)i) - vm, b);
+                    b = Vector512.FusedMultiplyAdd(gv, Vector512.Load(x + i) - vm, b);
                 }
                 sg += Vector512.Sum(a); sgx += Vector512.Sum(b);
             }
         }
-        for (; i < n; i++) { sg += g[i]; sgx += (double)g[i] * (x[i] - mean); }
+        for (; i < end; i++) { float gi = g.At(i); sg += gi; sgx += (double)gi * (x[i] - mean); }
         return (sg, sgx);
     }
 
-    /// <summary>dx = k·(g − k1 − (x − mean)·k2), the batch-norm input gradient in training mode.</summary>
+    /// <summary>dx = k·(g − k1 − (x − mean)·k2) over positions [start, start + n): the batch-norm input gradient.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void BatchNormInputGrad(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mean, float k, float k1, float k2, Span<float> dx)
+    public static unsafe void BatchNormInputGrad<TGrad>(TGrad g, float* x, int start, int n, float mean, float k, float k1, float k2, float* dx) where TGrad : struct, IGrad
     {
-        int n = dx.Length, i = 0;
+        int i = start, end = start + n;
         if (Simd.Use512)
         {
-            ref float rg = ref MemoryMarshal.GetReference(g);
-            ref float rx = ref MemoryMarshal.GetReference(x);
-            ref float rd = ref MemoryMarshal.GetReference(dx);
             var vm = Vector512.Create(mean); var vk = Vector512.Create(k); var vk1 = Vector512.Create(k1); var vk2 = Vector512.Create(k2);
-            for (; i <= n - 16; i += 16)
+            for (; i <= end - 16; i += 16)
             {
-                var t = Vector512.LoadUnsafe(ref rg, (nuint)i) - vk1 - (Vector512.LoadUnsafe(ref rx, (nuint)i) - vm) * vk2;
-                (t * vk).StoreUnsafe(ref rd, (nuint)i);
+                var t = g.Vec(i) - vk1 - (Vector512.Load(x + i) - vm) * vk2;
+                (t * vk).Store(dx + i);
             }
         }
-        for (; i < n; i++) dx[i] = k * (g[i] - k1 - (x[i] - mean) * k2);
+        for (; i < end; i++) dx[i] = k * (g.At(i) - k1 - (x[i] - mean) * k2);
     }
 }

@@ -80,41 +80,58 @@ public sealed partial class Tensor
         return y.WithGrad(relu ? "BatchNormRelu" : "BatchNorm", inputs.ToArray(), gy =>
         {
             var gyc = gy.Contiguous();
-            if (relu)
-            {
-                // d relu: pass the gradient where the output is positive (PyTorch's convention at exactly 0: no gradient).
-                var masked = Empty(gyc.Shape);
-                Kernels.Activation.PassInside(gyc.Span, y.Span, 0f, float.PositiveInfinity, masked.Span);
-                gyc = masked;
-            }
-            var gArr = gyc.Storage; int go = gyc.Offset;
             var gx = xc.RequiresGrad ? Empty(xc.Shape) : null;
             var gw = wv is not null && wv.RequiresGrad ? Empty(wv.Shape) : null;
             var gb = bv is not null && bv.RequiresGrad ? Empty(bv.Shape) : null;
-            var gxArr = gx?.Storage;
-            ParallelChannels(c, count, ch =>
+            var body = new BackwardChannel
             {
-                double sumG = 0, sumGx = 0;
-                float mu = mean[ch], inv = invStd[ch];
-                for (int i = 0; i < n; i++)
-                {
-                    var (a, b) = Kernels.Statistics.GradMoments(gArr.AsSpan(go + (i * c + ch) * s, s), xArr.AsSpan(xo + (i * c + ch) * s, s), mu);
-                    sumG += a; sumGx += b;
-                }
-                sumGx *= inv; // Σ g·x̂
-                if (gw is not null) gw.Storage[ch] = (float)sumGx;
-                if (gb is not null) gb.Storage[ch] = (float)sumG;
-                if (gxArr is null) return;
-                float gamma = wArr is null ? 1f : wArr[wo + ch];
-                // training: dx = γ·inv·(dy − Σdy/M − x̂·Σ(dy·x̂)/M); eval: dx = γ·inv·dy
-                float k = gamma * inv, k1 = training ? (float)(sumG / count) : 0f, k2 = training ? (float)(sumGx / count) * inv : 0f;
-                for (int i = 0; i < n; i++)
-                    Kernels.Statistics.BatchNormInputGrad(gArr.AsSpan(go + (i * c + ch) * s, s), xArr.AsSpan(xo + (i * c + ch) * s, s), mu, k, k1, k2, gxArr.AsSpan((i * c + ch) * s, s));
-            });
+                G = gyc.Storage, GOff = gyc.Offset, Y = relu ? y.Storage : null, YOff = y.Offset, X = xArr, XOff = xo, Gx = gx?.Storage, Gw = gw?.Storage, Gb = gb?.Storage,
+                Weight = wArr, WOff = wo, Mean = mean, InvStd = invStd, N = n, C = c, S = s, Count = count, Training = training,
+            };
+            ParallelChannels(c, count, body.Run);
             if (gx is not null) Autograd.Accumulate(xc, gx);
             if (gw is not null) Autograd.Accumulate(wv!, gw);
             if (gb is not null) Autograd.Accumulate(bv!, gb);
         });
+    }
+
+    /// <summary>
+    /// The backward pass of one channel. With the fused ReLU (<see cref="Y"/> set) the incoming gradient is read through
+    /// the output's mask on the fly: PyTorch's convention at exactly 0 (no gradient), the same values as masking a copy
+    /// first, without writing and re-reading that copy.
+    /// </summary>
+    private sealed unsafe class BackwardChannel
+    {
+        public float[] G = null!, X = null!, Mean = null!, InvStd = null!; public float[]? Y, Gx, Gw, Gb, Weight;
+        public int GOff, YOff, XOff, WOff, N, C, S, Count; public bool Training;
+
+        public void Run(int ch)
+        {
+            fixed (float* g = G) fixed (float* y = Y) fixed (float* x = X) fixed (float* gx = Gx)
+            {
+                if (y is null) Channel(ch, new Kernels.Statistics.PlainGrad(g + GOff), x + XOff, gx);
+                else Channel(ch, new Kernels.Statistics.ReluGrad(g + GOff, y + YOff), x + XOff, gx);
+            }
+        }
+
+        private void Channel<TGrad>(int ch, TGrad grad, float* x, float* gx) where TGrad : struct, Kernels.Statistics.IGrad
+        {
+            double sumG = 0, sumGx = 0;
+            float mu = Mean[ch], inv = InvStd[ch];
+            for (int i = 0; i < N; i++)
+            {
+                var (a, b) = Kernels.Statistics.GradMoments(grad, x, (i * C + ch) * S, S, mu);
+                sumG += a; sumGx += b;
+            }
+            sumGx *= inv; // Σ g·x̂
+            if (Gw is not null) Gw[ch] = (float)sumGx;
+            if (Gb is not null) Gb[ch] = (float)sumG;
+            if (gx is null) return;
+            float gamma = Weight is null ? 1f : Weight[WOff + ch];
+            // training: dx = γ·inv·(dy − Σdy/M − x̂·Σ(dy·x̂)/M); eval: dx = γ·inv·dy
+            float k = gamma * inv, k1 = Training ? (float)(sumG / Count) : 0f, k2 = Training ? (float)(sumGx / Count) * inv : 0f;
+            for (int i = 0; i < N; i++) Kernels.Statistics.BatchNormInputGrad(grad, x, (i * C + ch) * S, S, mu, k, k1, k2, gx);
+        }
     }
 
     /// <summary>Runs <paramref name="body"/> for every channel, across cores when the tensor is large enough.</summary>
