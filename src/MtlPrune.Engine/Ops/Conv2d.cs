@@ -30,7 +30,10 @@ public sealed partial class Tensor
         var shape = new ConvKernels.Shape(n, c, h, w, o, groups, g);
         var xc = x.Contiguous(); var wc = weight.Contiguous(); var bc = bias?.Contiguous();
         var y = Empty(new[] { n, o, ho, wo });
-        ConvKernels.Forward(shape, xc.Storage, xc.Offset, wc.Storage, wc.Offset, bc?.Storage, bc?.Offset ?? 0, y.Storage, 0);
+        // Kernel rows and columns that only ever read padding are left out (same results; see DeadTaps).
+        var live = DeadTaps.Shrunk(shape) ?? shape;
+        var (lw, lwOff) = live == shape ? (wc.Storage, wc.Offset) : (DeadTaps.Weights(shape, live, wc.Storage, wc.Offset), 0);
+        ConvKernels.Forward(live, xc.Storage, xc.Offset, lw, lwOff, bc?.Storage, bc?.Offset ?? 0, y.Storage, 0);
         var inputs = bc is null ? new[] { xc, wc } : new[] { xc, wc, bc };
         return y.WithGrad("Conv2d", inputs, gy =>
         {
@@ -38,13 +41,19 @@ public sealed partial class Tensor
             if (xc.RequiresGrad)
             {
                 var gx = Empty(xc.Shape);
-                ConvKernels.BackwardInput(shape, gyc.Storage, gyc.Offset, wc.Storage, wc.Offset, gx.Storage, 0, false);
+                ConvKernels.BackwardInput(live, gyc.Storage, gyc.Offset, lw, lwOff, gx.Storage, 0, false);
                 Autograd.Accumulate(xc, gx);
             }
             if (wc.RequiresGrad)
             {
                 var gw = n == 0 ? Zeros(wc.Shape) : Empty(wc.Shape);
-                ConvKernels.BackwardWeight(shape, gyc.Storage, gyc.Offset, xc.Storage, xc.Offset, gw.Storage, 0, false);
+                if (live == shape) ConvKernels.BackwardWeight(shape, gyc.Storage, gyc.Offset, xc.Storage, xc.Offset, gw.Storage, 0, false);
+                else
+                {
+                    var gl = new float[live.O * live.Cg * live.G.Kh * live.G.Kw];
+                    ConvKernels.BackwardWeight(live, gyc.Storage, gyc.Offset, xc.Storage, xc.Offset, gl, 0, false);
+                    DeadTaps.Expand(shape, live, gl, gw.Storage, 0);
+                }
                 Autograd.Accumulate(wc, gw);
             }
             if (bc is not null && bc.RequiresGrad) Autograd.Accumulate(bc, gyc.SumToShape(new[] { 1, o, 1, 1 }).Reshape(o));
