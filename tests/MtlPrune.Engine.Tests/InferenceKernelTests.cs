@@ -23,6 +23,8 @@ public class InferenceKernelTests
     [InlineData(1, 96, 12, 40, 44, 3, 1, 1, 1, 0.1, Activation.Relu)]       // several input-channel blocks per tile
     [InlineData(2, 80, 10, 33, 33, 3, 2, 1, 1, 0.15, Activation.Relu6)]     // blocks over four phases
     [InlineData(1, 8, 12, 65, 60, 3, 1, 1, 1, 0.2, Activation.Relu)]        // wide and shallow: cores split the columns
+    [InlineData(2, 8, 6, 5, 6, 3, 1, 6, 6, 0.3, Activation.Relu)]           // dilation beyond the input: a 1×1 is left (DeadTaps)
+    [InlineData(1, 16, 12, 4, 11, 3, 1, 5, 5, 0.2, Activation.None)]        // rows only: 1×3
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));

@@ -86,6 +86,12 @@ public sealed class InferenceConv
         if (xl.C != InChannels || x.Length - xOff < xl.Capacity) throw new ArgumentException($"InferenceConv: input {xl} does not fit {InChannels} channels or its buffer of {x.Length - xOff}.");
         if (yl != yl with { N = xl.N, C = OutChannels, H = ho, W = wo } || y.Length - yOff < yl.Length) throw new ArgumentException($"InferenceConv: output {yl} is not [{xl.N}, {OutChannels}, {ho}, {wo}] or its buffer is too small.");
         if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
+        if (Groups == 1 && Trimmed(xl.H, xl.W) is { } live)
+        {
+            live.Kind = Kind;
+            live.Run(x, xOff, xl, y, yOff, yl, residual, rOff, rl);
+            return;
+        }
         if (Groups != 1)
         {
             if (xl.Padded || yl.Padded || (residual is not null && rl.Padded)) throw new ArgumentException("InferenceConv: grouped convolutions take plain layouts only.");
@@ -112,6 +118,27 @@ public sealed class InferenceConv
             }
         }
         finally { if (buf is not null) BufferPool.Return(buf); }
+    }
+
+    // Per input size: this layer without the kernel rows and columns that read only padding there (null when none do).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int, int), InferenceConv?> _trimmed = new();
+
+    /// <summary>
+    /// This layer for an h×w input with the kernel rows and columns that read only padding left out (see
+    /// <see cref="DeadTaps"/>: a dilation as large as the input), or null when every tap reads the input somewhere.
+    /// Made once per input size; same outputs.
+    /// </summary>
+    private InferenceConv? Trimmed(int h, int w) =>
+        _trimmed.TryGetValue((h, w), out var known) ? known : _trimmed.GetOrAdd((h, w), MakeTrimmed);   // no closure per call
+
+    private InferenceConv? MakeTrimmed((int, int) k)
+    {
+        var (ho, wo) = OutputSize(k.Item1, k.Item2);
+        var g = new ConvGeometry(InChannels, k.Item1, k.Item2, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W, ho, wo);
+        var shape = new ConvKernels.Shape(1, InChannels, k.Item1, k.Item2, OutChannels, 1, g);
+        if (DeadTaps.Shrunk(shape) is not { } live) return null;
+        return new InferenceConv(DeadTaps.Weights(shape, live, _weight, 0), OutChannels, InChannels, (live.G.Kh, live.G.Kw), _bias, Stride,
+            (live.G.Ph, live.G.Pw), Dilation, 1, Activation);
     }
 
     /// <summary>Grouped (and depthwise) convolutions: the engine's dense kernels on plain layouts, then the epilogue in place.</summary>
