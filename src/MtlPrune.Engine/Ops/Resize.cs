@@ -48,6 +48,9 @@ public sealed unsafe partial class Tensor
     {
         /// <summary>A per-plane scratch of H·OW floats: on the stack when small, else rented (returned by the caller).</summary>
         public int Scratch => H * OW;
+
+        /// <summary>The source rows some output row blends (when shrinking, the others need no interpolation across).</summary>
+        public int[] UsedRows { get; } = I0H.Concat(I1H).Distinct().Order().ToArray();
     }
 
     /// <summary>
@@ -77,7 +80,7 @@ public sealed unsafe partial class Tensor
         private readonly void Up(float* src, float* dst, float* across)
         {
             var a = A;
-            for (int r = 0; r < a.H; r++)
+            foreach (int r in a.UsedRows)
             {
                 float* row = src + (long)r * a.W, d = across + (long)r * a.OW;
                 for (int o = 0; o < a.OW; o++) { float b1 = a.L1W[o], b0 = 1f - b1; d[o] = b0 * row[a.I0W[o]] + b1 * row[a.I1W[o]]; }
