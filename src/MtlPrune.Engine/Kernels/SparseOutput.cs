@@ -12,8 +12,9 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
     /// Writes the valid positions of a tile of <paramref name="count"/> columns starting at column <paramref name="col"/>
     /// of channel <paramref name="o"/>. The tile's first column is located by division once; the row segments after it
     /// are found by stepping (this runs once per tile and output channel, so divisions per segment cost as much as a
-    /// sparse layer's multiply-adds). Compiled fully optimised at once: left to tiered compilation, it ran at tier 0
-    /// through a layer's first hundreds of calls, a third of a sparse layer's time then.
+    /// sparse layer's multiply-adds). Compiled fully optimised at once, for hosts that keep tiered compilation on (the CLI
+    /// turns it off): in a one-layer harness with it on, a 16→16 layer at 128×128 took 0.37 ms without the attribute
+    /// and 0.31 ms with it.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Store(float* tile, int o, int col, int count)
