@@ -38,6 +38,8 @@ public class ActivationLayoutTests
     [InlineData(2, 8, 6, 9, 10, 3, 2, 1, 1, 1, 0.3)]         // strided: copied from the padded input
     [InlineData(1, 16, 10, 9, 9, 1, 2, 0, 1, 1, 0.5)]        // 1×1 downsample from an input padded for its neighbour
     [InlineData(1, 4, 6, 7, 7, 3, 1, 1, 1, 2, 0.5)]          // input padded more than this layer pads: copied
+    [InlineData(2, 8, 12, 9, 16, 3, 1, 1, 1, 1, 0.3)]        // rows of whole vectors (the sparse kernel's vector tiles), in place
+    [InlineData(1, 8, 8, 20, 32, 3, 1, 2, 2, 2, 0.3)]        // the same, dilated
     public void PaddedLayoutsGiveThePlainResult(int n, int c, int o, int h, int w, int k, int s, int p, int d, int inPad, double density)
     {
         var rng = new Rng((ulong)(c * 7 + o + h));

@@ -25,6 +25,13 @@ public class InferenceKernelTests
     [InlineData(1, 8, 12, 65, 60, 3, 1, 1, 1, 0.2, Activation.Relu)]        // wide and shallow: cores split the columns
     [InlineData(2, 8, 6, 5, 6, 3, 1, 6, 6, 0.3, Activation.Relu)]           // dilation beyond the input: a 1×1 is left (DeadTaps)
     [InlineData(1, 16, 12, 4, 11, 3, 1, 5, 5, 0.2, Activation.None)]        // rows only: 1×3
+    // Output rows of whole 16-float vectors: tiles of vectors read from anywhere in the buffer.
+    [InlineData(1, 16, 24, 16, 32, 3, 1, 1, 1, 0.2, Activation.Relu)]        // two rows per tile
+    [InlineData(2, 12, 10, 7, 16, 3, 1, 1, 1, 0.3, Activation.None)]         // tiles across the two images; a short last tile
+    [InlineData(1, 24, 20, 9, 48, 3, 1, 6, 6, 0.3, Activation.Relu)]         // dilated, rows of 3 vectors: runs split inside a tile
+    [InlineData(1, 8, 6, 32, 32, 3, 2, 1, 1, 0.3, Activation.Relu6)]         // strided, 16 wide
+    [InlineData(1, 8, 12, 64, 64, 3, 1, 1, 1, 0.2, Activation.Relu)]         // wide and shallow: cores split the vector tiles
+    [InlineData(1, 64, 8, 5, 16, 1, 1, 0, 1, 0.1, Activation.None)]          // 1×1: 5 vectors, one tile
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));
@@ -55,7 +62,12 @@ public class InferenceKernelTests
     public void SparseFallbackWithoutAvx512EqualsDense()
     {
         Simd.ForceNarrow = true;
-        try { SparseEqualsDense(2, 8, 12, 10, 9, 3, 1, 1, 1, 0.2, Activation.Relu); }
+        try
+        {
+            SparseEqualsDense(2, 8, 12, 10, 9, 3, 1, 1, 1, 0.2, Activation.Relu);
+            SparseEqualsDense(2, 12, 10, 7, 16, 3, 1, 1, 1, 0.3, Activation.None);
+            SparseEqualsDense(1, 24, 20, 9, 48, 3, 1, 6, 6, 0.3, Activation.Relu);
+        }
         finally { Simd.ForceNarrow = false; }
     }
 

@@ -31,4 +31,16 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
             j += len; c += len;
         }
     }
+
+    /// <summary>Whether output rows are whole vectors of 16, so a tile may be made of vectors anywhere (<see cref="SparseConv"/>'s vector tiles).</summary>
+    public bool WholeVectors => yLayout.W % 16 == 0;
+    public int Images => yLayout.N;
+    public int Height => yLayout.H;
+    public int Width => yLayout.W;
+    public int PhaseRows => hq;
+    public int PhaseWidth => wq;
+
+    /// <summary>Writes <paramref name="len"/> sums of channel <paramref name="o"/> to image <paramref name="img"/>, row <paramref name="row"/>, from column <paramref name="x"/>.</summary>
+    public void StoreRun(float* sums, int o, int img, int row, int x, int len) =>
+        Inference.Epilogue.Row(sums, residual == null ? null : residual + rLayout.Row(img, o, row) + x, bias?[o] ?? 0f, act, y + yLayout.Row(img, o, row) + x, len);
 }
