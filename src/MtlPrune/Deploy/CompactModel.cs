@@ -86,18 +86,20 @@ public sealed class CompactModel
     {
         var plan = PlanFor(n, h, w);
         if (input.Length != n * _g.InputChannels * h * w) throw new ArgumentException($"CompactModel: input has {input.Length} values, [{n}, {_g.InputChannels}, {h}, {w}] needs {n * _g.InputChannels * h * w}.");
+        foreach (var (task, v) in _g.Outputs)
+        {
+            if (!outputs.TryGetValue(task, out var dst)) throw new ArgumentException($"CompactModel: no output buffer for task '{task}'.");
+            if (dst.Length < plan.Length(v)) throw new ArgumentException($"CompactModel: output buffer of '{task}' has {dst.Length} values, needs {plan.Length(v)}.");
+        }
         if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(size => new float[size]).ToArray();
         try
         {
             input.CopyTo(buffers[plan.SlotOf[0]]);
-            foreach (var node in _g.Nodes) Execute(node, plan, buffers, h, w);
+            // A task's output is written by its last operation straight into the caller's buffer, when nothing else reads it.
+            foreach (var node in _g.Nodes)
+                Execute(node, plan, buffers, h, w, plan.Direct[node.Output] is string task ? outputs[task] : null);
             foreach (var (task, v) in _g.Outputs)
-            {
-                var dst = outputs[task];
-                int len = plan.Length(v);
-                if (dst.Length < len) throw new ArgumentException($"CompactModel: output buffer of '{task}' has {dst.Length} values, needs {len}.");
-                buffers[plan.SlotOf[v]].AsSpan(0, len).CopyTo(dst);
-            }
+                if (plan.Direct[v] != task) buffers[plan.SlotOf[v]].AsSpan(0, plan.Length(v)).CopyTo(outputs[task]);
         }
         finally { plan.Free.Add(buffers); }
     }
@@ -122,10 +124,10 @@ public sealed class CompactModel
         finally { plan.Free.Add(buffers); }
     }
 
-    private void Execute(GraphNode node, Plan plan, float[][] b, int inH, int inW)
+    private void Execute(GraphNode node, Plan plan, float[][] b, int inH, int inW, float[]? output = null)
     {
         var inShape = plan.Shapes[node.Inputs[0]];
-        var x = b[plan.SlotOf[node.Inputs[0]]]; var y = b[plan.SlotOf[node.Output]];
+        var x = b[plan.SlotOf[node.Inputs[0]]]; var y = output ?? b[plan.SlotOf[node.Output]];
         int inLen = plan.Length(node.Inputs[0]), outLen = plan.Length(node.Output);
         switch (node.Op)
         {
@@ -228,7 +230,11 @@ public sealed class CompactModel
             foreach (var v in node.Inputs.Distinct()) if (last[v] == i) free.Add(slotOf[v]);
         }
         if (sizes.Any(s => s > Array.MaxLength)) throw new ArgumentException($"CompactModel: an input of [{n}, {_g.InputChannels}, {h}, {w}] needs a buffer larger than an array can be.");
-        return new Plan(shapes, layouts, slotOf, sizes.Select(s => (int)s).ToArray());
+        // Outputs that go straight to the caller: computed by an operation, read by none, and the output of one task only.
+        var direct = new string?[values];
+        foreach (var (task, v) in _g.Outputs)
+            if (v != 0 && _g.Outputs.Count(o => o.Value == v) == 1 && !_g.Nodes.Any(nd => nd.Inputs.Contains(v)) && !layouts[v].Padded) direct[v] = task;
+        return new Plan(shapes, layouts, slotOf, sizes.Select(s => (int)s).ToArray(), direct);
     }
 
     /// <summary>
@@ -284,8 +290,10 @@ public sealed class CompactModel
         }
     }
 
-    private sealed class Plan(int[][] shapes, ActivationLayout[] layouts, int[] slotOf, int[] slots)
+    private sealed class Plan(int[][] shapes, ActivationLayout[] layouts, int[] slotOf, int[] slots, string?[] direct)
     {
+        /// <summary>Per value: the task whose caller buffer the value is written into directly, or null.</summary>
+        public string?[] Direct { get; } = direct;
         public int[][] Shapes { get; } = shapes;
         public ActivationLayout[] Layouts { get; } = layouts;
         public int[] SlotOf { get; } = slotOf;

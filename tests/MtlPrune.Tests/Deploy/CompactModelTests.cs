@@ -130,6 +130,30 @@ public class CompactModelTests
         for (int i = 0; i < 16; i++) Assert.Equal(serial[i % 4], parallel[i]);
     }
 
+    /// <summary>Each task's last operation writes into the caller's buffer, except for an output that is shared or read by other operations: those are copied.</summary>
+    [Fact]
+    public void OutputsSharedOrReadByOtherOperationsAreCopied()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.5);
+        var g = GraphPasses.Optimize(ModelLowering.Lower(model));
+        var x = Tensor.Normal(new[] { 1, 3, 32, 32 }, new Rng(5));
+        var want = new CompactModel(g, (32, 32)).Run(x);
+        int seg = g.Outputs.First(o => o.Key == "seg").Value, stem = g.Nodes.First(n => n.Op == GraphOp.Conv).Output;
+        g.Outputs.Add(new("seg again", seg));
+        g.Outputs.Add(new("stem", stem));
+        var cm = new CompactModel(g, (32, 32));
+        var got = cm.Run(x);
+        foreach (var t in model.Tasks) Assert.Equal(want[t.Name].ToArray(), got[t.Name].ToArray());
+        Assert.Equal(want["seg"].ToArray(), got["seg again"].ToArray());
+        Assert.Equal(cm.OutputShape("stem", 1, 32, 32), got["stem"].Shape);
+        Assert.Contains(got["stem"].ToArray(), v => v != 0);
+        // Caller buffers larger than the output: only the output's own values are written.
+        var outs = cm.Tasks.ToDictionary(t => t, t => Enumerable.Repeat(float.NaN, cm.OutputShape(t, 1, 32, 32).Aggregate(1, (a, b) => a * b) + 5).ToArray());
+        cm.Run(x.ToArray(), 1, 32, 32, outs);
+        foreach (var t in cm.Tasks) Assert.All(outs[t][^5..], v => Assert.True(float.IsNaN(v)));
+        Assert.Equal(want["depth"].ToArray(), outs["depth"][..^5]);
+    }
+
     [Fact]
     public void KernelChoiceIsRecordedPerConvolution()
     {
