@@ -165,9 +165,18 @@ public sealed class InferenceConv
         }
     }
 
-    /// <summary>The engine's GEMM over the phase buffer into a scratch matrix, then the epilogue row by row into y.</summary>
+    /// <summary>
+    /// The engine's GEMM over the phase buffer into a scratch matrix, then the epilogue row by row into y; over
+    /// <see cref="ShiftedColumns"/> instead when the phase buffer's columns are mostly padding (a large dilation on a
+    /// small map) and the copies cost less than the padding columns' multiply-adds.
+    /// </summary>
     private unsafe void RunDense(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
+        if (ShiftedColumns.Pays(g, OutChannels))
+        {
+            RunShifted(g, pb, output);
+            return;
+        }
         int ld = g.Plane;
         var tmp = BufferPool.Rent(OutChannels * ld);
         try
@@ -181,6 +190,28 @@ public sealed class InferenceConv
         }
         finally { BufferPool.Return(tmp); }
     }
+
+    private unsafe void RunShifted(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
+    {
+        int ld = ShiftedColumns.Plane(g), cols = ShiftedColumns.Columns(g);
+        var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack));
+        var tmp = BufferPool.Rent(OutChannels * ld);
+        try
+        {
+            if (!_shiftedOffsets.TryGetValue(g, out var offsets)) _shiftedOffsets[g] = offsets = ShiftedColumns.Offsets(g);
+            fixed (float* pc = copies) fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = offsets)
+            {
+                new Span<float>(pc + ShiftedColumns.Size(g), PaddedConv.Slack).Clear();
+                ShiftedColumns.Fill(pb, g, pc);
+                Gemm.RunOffsets(new MatView(pw, g.Taps, 1), pc, po, OutChannels, cols, g.Taps, pt, ld, false, Gemm.MaxThreads);
+                var store = new StoreBody { Sums = pt, Ld = ld, Columns = cols, Output = output.WithPhaseWidth(g.Wo) };
+                WorkerPool.For(OutChannels, ref store);
+            }
+        }
+        finally { BufferPool.Return(copies); BufferPool.Return(tmp); }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<PaddedConv.Geometry, int[]> _shiftedOffsets = new();
 
     private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {

@@ -32,6 +32,9 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
         }
     }
 
+    /// <summary>The same destination for sums laid out with <paramref name="width"/> columns per row (<see cref="ShiftedColumns"/>).</summary>
+    public SparseOutput WithPhaseWidth(int width) => new(y, yLayout, residual, rLayout, bias, act, hq, width);
+
     /// <summary>Whether output rows are whole vectors of 16, so a tile may be made of vectors anywhere (<see cref="SparseConv"/>'s vector tiles).</summary>
     public bool WholeVectors => yLayout.W % 16 == 0;
     public int Images => yLayout.N;

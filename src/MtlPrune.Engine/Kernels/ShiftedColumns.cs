@@ -1,0 +1,71 @@
+namespace MtlPrune.Engine.Kernels;
+
+/// <summary>
+/// A second layout of a stride-1 convolution's phase buffer for the dense kernel: one copy of the padded input per kernel
+/// column j, shifted left by j·dilation and cut to the output width, S[j, c, row, x] = P[c, row, x + j·Dw]. Tap (c, i, j)
+/// then reads S at j·C·rows·Wo + c·rows·Wo + i·Dh·Wo, and the flattened columns run over the output width Wo instead of
+/// the padded width Wq = Wo + Dw·(Kw − 1). With a large dilation on a small map (DeepLab's ASPP: 24 on each side of 48
+/// columns) the phase buffer's columns are half padding, and the GEMM computes them all; the copies cost Kw floats
+/// written per input float, once, against Kh·Kw·O multiply-adds saved per padding column.
+/// </summary>
+internal static unsafe class ShiftedColumns
+{
+    /// <summary>Floats written per multiply-add saved at which the copies stop paying (a copy is a load and a store, an
+    /// FMA a sixteenth of a vector instruction, so one copied float costs about what 16 multiply-adds do; doubled for margin).</summary>
+    private const int CopyCost = 32;
+
+    /// <summary>Whether the copies pay for <paramref name="outChannels"/> outputs over geometry <paramref name="g"/>.</summary>
+    public static bool Pays(in PaddedConv.Geometry g, int outChannels)
+    {
+        if (g.Sh != 1 || g.Sw != 1 || g.Kw == 1) return false;
+        long saved = (long)outChannels * g.Taps * (g.Columns - Columns(g));
+        return saved > CopyCost * (long)Size(g);
+    }
+
+    /// <summary>Rows of one channel: the images' padded rows stacked, as in the phase buffer.</summary>
+    private static int Rows(in PaddedConv.Geometry g) => g.N * g.Hq;
+
+    /// <summary>Floats of the copies (without slack).</summary>
+    public static long Size(in PaddedConv.Geometry g) => (long)g.Kw * g.C * Rows(g) * g.Wo;
+
+    /// <summary>Flattened output columns over the copies: up to the last valid position of the last image.</summary>
+    public static int Columns(in PaddedConv.Geometry g) => ((g.N - 1) * g.Hq + g.Ho - 1) * g.Wo + g.Wo;
+
+    /// <summary>The floats between one row of sums and the next (a whole number of stacked images).</summary>
+    public static int Plane(in PaddedConv.Geometry g) => Rows(g) * g.Wo;
+
+    /// <summary>Offset of every tap (c, i, j) into the copies.</summary>
+    public static int[] Offsets(in PaddedConv.Geometry g)
+    {
+        var off = new int[g.Taps];
+        long plane = Plane(g), copy = (long)g.C * plane;
+        for (int c = 0, t = 0; c < g.C; c++)
+            for (int i = 0; i < g.Kh; i++)
+                for (int j = 0; j < g.Kw; j++)
+                    off[t++] = checked((int)(j * copy + c * plane + (long)i * g.Dh * g.Wo));
+        return off;
+    }
+
+    /// <summary>Fills the copies from phase buffer <paramref name="phase"/> (channels split across cores).</summary>
+    public static void Fill(float* phase, in PaddedConv.Geometry g, float* dst)
+    {
+        var body = new FillBody { Src = phase, Dst = dst, G = g };
+        WorkerPool.For(g.C, ref body);
+    }
+
+    private struct FillBody : IParallelBody
+    {
+        public float* Src, Dst; public PaddedConv.Geometry G;
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Run(int c)
+        {
+            int rows = Rows(G), wo = G.Wo, wq = G.Wq;
+            long plane = Plane(G), copy = (long)G.C * plane;
+            for (int j = 0; j < G.Kw; j++)
+            {
+                float* s = Src + (long)c * G.Plane + j * G.Dw, d = Dst + j * copy + c * plane;
+                for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(s + (long)r * wq, wo).CopyTo(new Span<float>(d + (long)r * wo, wo));
+            }
+        }
+    }
+}
