@@ -53,9 +53,10 @@ public class ActivationLayoutTests
         var xl = new ActivationLayout(n, c, h, w, inPad, inPad);
         var yl = new ActivationLayout(n, o, ho, wo, 1, 1);
         var rl = new ActivationLayout(n, o, ho, wo, 2, 1);
-        foreach (var kind in new[] { ConvKind.Dense, ConvKind.Sparse })
+        foreach (var (kind, tiling) in new[] { (ConvKind.Dense, SparseTiling.Auto), (ConvKind.Sparse, SparseTiling.Columns), (ConvKind.Sparse, SparseTiling.Vectors) })
         {
-            conv.Kind = kind;
+            if (tiling == SparseTiling.Vectors && wo % 16 != 0) continue;
+            conv.Kind = kind; conv.Tiling = tiling;
             var want = new float[n * o * ho * wo];
             conv.Run(x, 0, n, h, w, want, 0, res);
             var y = new float[yl.Capacity + 3];

@@ -10,6 +10,13 @@ public enum Activation { None, Relu, Relu6 }
 public enum ConvKind { Dense, Sparse }
 
 /// <summary>
+/// The sparse kernel's tiles: 128 consecutive columns of the padded buffer (padding columns computed and dropped), or
+/// 8 output vectors of 16 read from anywhere (only when output rows are whole vectors; more cache lines per tile, no
+/// padding computed). <see cref="Auto"/> takes vectors for outputs at most 32 wide, where they measured faster.
+/// </summary>
+public enum SparseTiling { Auto, Columns, Vectors }
+
+/// <summary>
 /// A convolution prepared for inference: weights [O, C/groups, Kh, Kw], an optional bias and a fused activation, computed
 /// either by the engine's dense kernels or, for groups = 1, by the sparse kernel, which touches only the nonzero weights
 /// (compressed rows, split once across cores by nonzero count). Runs write into caller-owned buffers and allocate
@@ -34,6 +41,8 @@ public sealed class InferenceConv
     public Activation Activation { get; }
     /// <summary>The kernel used by <c>Run</c>; <see cref="ConvKind.Sparse"/> only when <see cref="CanRunSparse"/>.</summary>
     public ConvKind Kind { get; set; }
+    /// <summary>The sparse kernel's tiles (<see cref="SparseTiling"/>).</summary>
+    public SparseTiling Tiling { get; set; }
     public bool CanRunSparse => _sparse is not null;
     public long Weights => _weight.LongLength;
     public long Nonzeros { get; }
@@ -88,7 +97,7 @@ public sealed class InferenceConv
         if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
         if (Groups == 1 && Trimmed(xl.H, xl.W) is { } live)
         {
-            live.Kind = Kind;
+            live.Kind = Kind; live.Tiling = Tiling;
             live.Run(x, xOff, xl, y, yOff, yl, residual, rOff, rl);
             return;
         }
@@ -216,7 +225,8 @@ public sealed class InferenceConv
     private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
         if (!_plans.TryGetValue((g.N, g.H, g.W), out var plan)) _plans[(g.N, g.H, g.W)] = plan = MakePlan(g);
-        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!);
+        bool vectors = output.WholeVectors && (Tiling == SparseTiling.Vectors || (Tiling == SparseTiling.Auto && output.Width <= 32));
+        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors);
     }
 
     /// <summary>

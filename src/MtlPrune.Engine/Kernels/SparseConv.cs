@@ -23,12 +23,13 @@ internal static unsafe class SparseConv
     /// kept in a per-thread panel; after the last block the tile's valid positions go through the epilogue straight into
     /// y, so no full-size intermediate is written.
     /// </summary>
-    public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts)
+    public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts, bool vectorTiles)
     {
-        // With output rows of whole 16-float vectors, a tile is any 8 output vectors, each read from its own place in the
-        // buffer: the columns between rows (the padding, as wide as the dilation) and between images are not computed.
-        // Otherwise a tile is 128 consecutive buffer columns, valid or not.
-        int vectors = output.WholeVectors ? output.Images * output.Height * (output.Width / 16) : 0;
+        // With vectorTiles (output rows must be whole 16-float vectors), a tile is any 8 output vectors, each read from its
+        // own place in the buffer: the columns between rows (the padding, as wide as the dilation) and between images are
+        // not computed. Otherwise a tile is 128 consecutive buffer columns, valid or not, which touch fewer cache lines.
+        if (vectorTiles && !output.WholeVectors) throw new ArgumentException("SparseConv: vector tiles need output rows of whole vectors.");
+        int vectors = vectorTiles ? output.Images * output.Height * (output.Width / 16) : 0;
         // Wide, shallow layers (many tiles, at most 64 output channels) are split by columns: each core then reads only its
         // part of the input and writes only its part of the output, instead of every core streaming the whole input for its
         // rows. Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache

@@ -5,8 +5,8 @@ using MtlPrune.Engine.Inference;
 
 namespace MtlPrune.Deploy;
 
-/// <summary>One convolution's kernel choice, with the times measured for it.</summary>
-public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs);
+/// <summary>One convolution's kernel choice, with the times measured for it (<see cref="SparseMs"/>: with the faster <see cref="Tiling"/>).</summary>
+public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs, SparseTiling Tiling = SparseTiling.Columns);
 
 /// <summary>
 /// The inference runtime of a pruned multi-task model (an <see cref="InferenceGraph"/>, usually from a <c>.mtlp</c> file).
@@ -269,9 +269,9 @@ public sealed class CompactModel
             var outS = plan.Shapes[node.Output];
             ActivationLayout xl = plan.Layouts[node.Inputs[0]], yl = plan.Layouts[node.Output];
             var x = new float[xl.Capacity]; var y = new float[yl.Capacity];
-            double Time(ConvKind k)
+            double Time(ConvKind k, SparseTiling tiling = SparseTiling.Columns)
             {
-                conv.Kind = k;
+                conv.Kind = k; conv.Tiling = tiling;
                 conv.Run(x, 0, xl, y, 0, yl, null, 0, yl);
                 var t = new double[5];
                 for (int r = 0; r < t.Length; r++)
@@ -284,9 +284,13 @@ public sealed class CompactModel
                 return t[t.Length / 2];
             }
             double dense = Time(ConvKind.Dense), sparse = conv.CanRunSparse ? Time(ConvKind.Sparse) : double.PositiveInfinity;
+            // Tiles of output vectors, where output rows are whole vectors: faster on narrow maps, slower on wide dilated ones.
+            var tiling = SparseTiling.Columns;
+            if (conv.CanRunSparse && outS[3] % 16 == 0 && Time(ConvKind.Sparse, SparseTiling.Vectors) is var v && v < sparse) (sparse, tiling) = (v, SparseTiling.Vectors);
             conv.Kind = sparse < dense ? ConvKind.Sparse : ConvKind.Dense;
+            conv.Tiling = tiling;
             long macs = conv.Weights * outS[2] * outS[3], nzMacs = conv.Nonzeros * outS[2] * outS[3];
-            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs));
+            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling));
         }
     }
 
