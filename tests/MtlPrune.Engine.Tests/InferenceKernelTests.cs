@@ -35,6 +35,7 @@ public class InferenceKernelTests
     // Dilation 8 on maps of 16-20 columns: the dense kernel works on shifted copies (ShiftedColumns), not the padded columns.
     [InlineData(2, 8, 64, 7, 16, 3, 1, 8, 8, 0.3, Activation.Relu)]
     [InlineData(1, 8, 64, 6, 20, 3, 1, 8, 8, 0.5, Activation.None)]
+    [InlineData(1, 8, 64, 21, 16, 3, 1, 8, 8, 0.5, Activation.Relu)]        // dense enough that the sparse kernel takes the copies too
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));

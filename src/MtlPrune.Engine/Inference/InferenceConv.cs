@@ -181,7 +181,7 @@ public sealed class InferenceConv
     /// </summary>
     private unsafe void RunDense(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
-        if (ShiftedColumns.Pays(g, OutChannels))
+        if (ShiftedColumns.Pays(g, (long)OutChannels * g.Taps))
         {
             RunShifted(g, pb, output);
             return;
@@ -224,6 +224,23 @@ public sealed class InferenceConv
 
     private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
+        if (ShiftedColumns.Pays(g, Nonzeros))
+        {
+            // As the dense path: column tiles over the shifted copies compute no padding and stay contiguous.
+            if (!_shiftedPlans.TryGetValue(g, out var sp)) _shiftedPlans[g] = sp = MakePlan(g, ShiftedColumns.Offsets(g), shifted: true);
+            var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + SparseConv.Tile));
+            try
+            {
+                fixed (float* pc = copies)
+                {
+                    new Span<float>(pc + ShiftedColumns.Size(g), PaddedConv.Slack + SparseConv.Tile).Clear();
+                    ShiftedColumns.Fill(pb, g, pc);
+                    SparseConv.Run(_sparse!, sp, pc, ShiftedColumns.Columns(g), output.WithPhaseWidth(g.Wo), _parts!, false);
+                }
+            }
+            finally { BufferPool.Return(copies); }
+            return;
+        }
         if (!_plans.TryGetValue((g.N, g.H, g.W), out var plan)) _plans[(g.N, g.H, g.W)] = plan = MakePlan(g);
         bool vectors = output.WholeVectors && (Tiling == SparseTiling.Vectors || (Tiling == SparseTiling.Auto && output.Width <= 32));
         SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors);
@@ -238,16 +255,22 @@ public sealed class InferenceConv
     /// </summary>
     private const int MinNonzerosPerBlock = 24;
 
-    private SparsePlan MakePlan(in PaddedConv.Geometry g)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<PaddedConv.Geometry, SparsePlan> _shiftedPlans = new();
+
+    private SparsePlan MakePlan(in PaddedConv.Geometry g) => MakePlan(g, PaddedConv.Offsets(g), shifted: false);
+
+    /// <summary>The plan for tap offsets into the phase buffer, or into <see cref="ShiftedColumns"/> (a tile slice per tap then).</summary>
+    private SparsePlan MakePlan(in PaddedConv.Geometry g, int[] tapOffsets, bool shifted)
     {
-        long bytesPerChannel = 4L * g.Phases * Kernel.H * (SparseConv.Tile + (Kernel.W - 1) * Dilation.W / Stride.W + 1);
+        long bytesPerChannel = shifted ? 4L * Kernel.H * Kernel.W * SparseConv.Tile
+            : 4L * g.Phases * Kernel.H * (SparseConv.Tile + (Kernel.W - 1) * Dilation.W / Stride.W + 1);
         double nonzerosPerChannel = (double)Nonzeros / ((long)OutChannels * InChannels);
         long forWork = (long)Math.Ceiling(MinNonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
         int perBlock = (int)Math.Clamp(Math.Max(24 * 1024 / bytesPerChannel, forWork), 1, InChannels);
         // Blocks of equal size: 16 channels at 15 per block would leave a block of one channel, all overhead.
         int blocks = (InChannels + perBlock - 1) / perBlock;
         perBlock = (InChannels + blocks - 1) / blocks;
-        return _sparse!.Plan(PaddedConv.Offsets(g), Kernel.H * Kernel.W, perBlock);
+        return _sparse!.Plan(tapOffsets, Kernel.H * Kernel.W, perBlock);
     }
 
     private unsafe struct PrepareBody : IParallelBody

@@ -14,11 +14,14 @@ internal static unsafe class ShiftedColumns
     /// FMA a sixteenth of a vector instruction, so one copied float costs about what 16 multiply-adds do; doubled for margin).</summary>
     private const int CopyCost = 32;
 
-    /// <summary>Whether the copies pay for <paramref name="outChannels"/> outputs over geometry <paramref name="g"/>.</summary>
-    public static bool Pays(in PaddedConv.Geometry g, int outChannels)
+    /// <summary>
+    /// Whether the copies pay for a layer of <paramref name="macsPerColumn"/> multiply-adds per output position (O·taps for
+    /// the dense kernel, the nonzero weights for the sparse one) over geometry <paramref name="g"/>.
+    /// </summary>
+    public static bool Pays(in PaddedConv.Geometry g, long macsPerColumn)
     {
         if (g.Sh != 1 || g.Sw != 1 || g.Kw == 1) return false;
-        long saved = (long)outChannels * g.Taps * (g.Columns - Columns(g));
+        long saved = macsPerColumn * (g.Columns - Columns(g));
         return saved > CopyCost * (long)Size(g);
     }
 
