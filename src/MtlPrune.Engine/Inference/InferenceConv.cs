@@ -207,11 +207,9 @@ public sealed class InferenceConv
         var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            if (!_shiftedOffsets.TryGetValue(g, out var offsets)) _shiftedOffsets[g] = offsets = ShiftedColumns.Offsets(g);
-            fixed (float* pc = copies) fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = offsets)
+            fixed (float* pc = copies) fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = ShiftedColumns.Offsets(g))
             {
-                new Span<float>(pc + ShiftedColumns.Size(g), PaddedConv.Slack).Clear();
-                ShiftedColumns.Fill(pb, g, pc);
+                ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack);
                 Gemm.RunOffsets(new MatView(pw, g.Taps, 1), pc, po, OutChannels, cols, g.Taps, pt, ld, false, Gemm.MaxThreads);
                 var store = new StoreBody { Sums = pt, Ld = ld, Columns = cols, Output = output.WithPhaseWidth(g.Wo) };
                 WorkerPool.For(OutChannels, ref store);
@@ -219,8 +217,6 @@ public sealed class InferenceConv
         }
         finally { BufferPool.Return(copies); BufferPool.Return(tmp); }
     }
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<PaddedConv.Geometry, int[]> _shiftedOffsets = new();
 
     private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
@@ -233,8 +229,7 @@ public sealed class InferenceConv
             {
                 fixed (float* pc = copies)
                 {
-                    new Span<float>(pc + ShiftedColumns.Size(g), PaddedConv.Slack + SparseConv.Tile).Clear();
-                    ShiftedColumns.Fill(pb, g, pc);
+                    ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack + SparseConv.Tile);
                     SparseConv.Run(_sparse!, sp, pc, ShiftedColumns.Columns(g), output.WithPhaseWidth(g.Wo), _parts!, false);
                 }
             }

@@ -37,8 +37,17 @@ internal static unsafe class ShiftedColumns
     /// <summary>The floats between one row of sums and the next (a whole number of stacked images).</summary>
     public static int Plane(in PaddedConv.Geometry g) => Rows(g) * g.Wo;
 
-    /// <summary>Offset of every tap (c, i, j) into the copies.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<PaddedConv.Geometry, int[]> OffsetCache = new();
+
+    /// <summary>Offset of every tap (c, i, j) into the copies; cached per geometry as <see cref="PaddedConv.Offsets"/> (callers must not modify them).</summary>
     public static int[] Offsets(in PaddedConv.Geometry g)
+    {
+        if (OffsetCache.TryGetValue(g, out var cached)) return cached;
+        if (OffsetCache.Count > 4096) OffsetCache.Clear();
+        return OffsetCache[g] = ComputeOffsets(g);
+    }
+
+    private static int[] ComputeOffsets(in PaddedConv.Geometry g)
     {
         var off = new int[g.Taps];
         long plane = Plane(g), copy = (long)g.C * plane;
@@ -49,9 +58,13 @@ internal static unsafe class ShiftedColumns
         return off;
     }
 
-    /// <summary>Fills the copies from phase buffer <paramref name="phase"/> (channels split across cores).</summary>
-    public static void Fill(float* phase, in PaddedConv.Geometry g, float* dst)
+    /// <summary>
+    /// Fills the copies from phase buffer <paramref name="phase"/> (channels split across cores) and clears the
+    /// <paramref name="slack"/> floats after them, which kernels may read past the last column.
+    /// </summary>
+    public static void Fill(float* phase, in PaddedConv.Geometry g, float* dst, int slack)
     {
+        new Span<float>(dst + Size(g), slack).Clear();
         var body = new FillBody { Src = phase, Dst = dst, G = g };
         WorkerPool.For(g.C, ref body);
     }
