@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using MtlPrune.Bench;
 using MtlPrune.Diagnostics;
+using MtlPrune.Engine.Inference;
 using MtlPrune.Engine.IO;
 using Spectre.Console;
 
@@ -111,9 +112,11 @@ internal static class BenchCommand
                     var lt = new Table().Title(Markup.Escape($"{r.Network} {r.Input} {r.Sparsity:P0} {r.Model}: kernel per convolution")).AddColumns("layer", "density", "dense ms", "sparse ms", "chosen", "MACs", "nonzero MACs");
                     foreach (var c in choices)
                         lt.AddRow(Markup.Escape(c.Layer), c.Density.ToString("P1", ci), c.DenseMs.ToString("F3", ci), double.IsFinite(c.SparseMs) ? c.SparseMs.ToString("F3", ci) : "-",
-                            c.Kind.ToString().ToLowerInvariant(), c.Macs.ToString("N0", ci), c.NonzeroMacs.ToString("N0", ci));
+                            Chosen(c), c.Macs.ToString("N0", ci), c.NonzeroMacs.ToString("N0", ci));
                     AnsiConsole.Write(lt);
                 }
+            static string Chosen(Deploy.LayerChoice c) =>
+                c.Kind.ToString().ToLowerInvariant() + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Copies ? ", shifted copies" : "");
             foreach (var n in bench.Notes) AnsiConsole.MarkupLine(Markup.Escape(n));
             AnsiConsole.MarkupLine(Markup.Escape(string.Create(ci, $"FMA peak measured in this run: {bench.Peak:F0} GFLOP/s ({Environment.ProcessorCount} threads)")));
             var m = SystemReport.Current();

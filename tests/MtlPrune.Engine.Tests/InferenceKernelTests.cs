@@ -10,7 +10,7 @@ public class InferenceKernelTests
     private static float[] SparseWeights(int n, double density, Rng rng) =>
         Enumerable.Range(0, n).Select(_ => rng.NextDouble() < density ? (float)rng.NextNormal() : 0f).ToArray();
 
-    /// <summary>The sparse kernel equals the dense one (and the differentiable op) on every geometry, to 1e-5 of the output's scale.</summary>
+    /// <summary>The dense and sparse kernels, in every variant, equal the differentiable op on every geometry, to 1e-5 of the output's scale.</summary>
     [Theory]
     [InlineData(1, 16, 24, 13, 11, 3, 1, 1, 1, 0.1, Activation.None)]
     [InlineData(2, 8, 5, 9, 9, 3, 2, 1, 1, 0.3, Activation.Relu)]
@@ -44,23 +44,29 @@ public class InferenceKernelTests
         var x = Tensor.Normal(new[] { n, c, h, w }, rng).ToArray();
         var conv = new InferenceConv(weight, o, c, (k, k), bias, (s, s), (p, p), (d, d), 1, act);
         var (ho, wo) = conv.OutputSize(h, w);
-        var dense = new float[n * o * ho * wo]; var sparse = new float[dense.Length];
+        var output = new float[n * o * ho * wo];
         // Odd geometries add a residual (a fused skip connection), even ones do not.
-        var residual = (h % 2 == 1) ? Tensor.Normal(new[] { dense.Length }, rng).ToArray() : null;
-        conv.Kind = ConvKind.Dense; conv.Run(x, 0, n, h, w, dense, 0, residual);
+        var residual = (h % 2 == 1) ? Tensor.Normal(new[] { output.Length }, rng).ToArray() : null;
         var reference = Tensor.Conv2d(Tensor.FromArray(x, n, c, h, w), Tensor.FromArray(weight, o, c, k, k), Tensor.FromArray(bias, o), (s, s), (p, p), (d, d)).ToArray();
         if (residual is not null) reference = reference.Select((v, i) => v + residual[i]).ToArray();
         if (act == Activation.Relu) reference = reference.Select(v => Math.Max(v, 0f)).ToArray();
         if (act == Activation.Relu6) reference = reference.Select(v => Math.Clamp(v, 0f, 6f)).ToArray();
         double scale = reference.Max(v => Math.Abs(v)) + 1e-6;
-        for (int i = 0; i < dense.Length; i++) Assert.True(Math.Abs(dense[i] - reference[i]) <= 1e-5 * scale, $"dense[{i}] {dense[i]} vs {reference[i]}");
-        // Every tiling of the sparse kernel; tiles of output vectors only where output rows are whole vectors.
-        foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Auto })
+        // Both kernels with and without shifted copies of the input (On is ignored where they do not apply: stride 2, 1×1);
+        // every tiling of the sparse kernel, tiles of output vectors only where output rows are whole vectors.
+        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies)>();
+        foreach (var copies in new[] { ShiftedCopies.Auto, ShiftedCopies.On, ShiftedCopies.Off })
         {
-            conv.Kind = ConvKind.Sparse; conv.Tiling = tiling;
-            Array.Fill(sparse, float.NaN);
-            conv.Run(x, 0, n, h, w, sparse, 0, residual);
-            for (int i = 0; i < dense.Length; i++) Assert.True(Math.Abs(sparse[i] - reference[i]) <= 1e-5 * scale, $"sparse {tiling} [{i}] {sparse[i]} vs {reference[i]}");
+            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies));
+            foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Auto })
+                variants.Add((ConvKind.Sparse, tiling, copies));
+        }
+        foreach (var (kind, tiling, copies) in variants)
+        {
+            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies;
+            Array.Fill(output, float.NaN);
+            conv.Run(x, 0, n, h, w, output, 0, residual);
+            for (int i = 0; i < output.Length; i++) Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} [{i}] {output[i]} vs {reference[i]}");
         }
         Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);
     }

@@ -17,6 +17,15 @@ public enum ConvKind { Dense, Sparse }
 public enum SparseTiling { Auto, Columns, Vectors }
 
 /// <summary>
+/// Whether a stride-1 layer runs over <see cref="ShiftedColumns"/>, one copy of its input per kernel column, shifted and
+/// cut to the output width, placed at a 64-byte boundary: the padding columns are not computed and, when the output width
+/// is a whole number of vectors, every vector load reads a single cache line. <see cref="Auto"/> takes them when the
+/// padding columns' multiply-adds alone outweigh the copies (<see cref="ShiftedColumns.Pays"/>); <see cref="On"/> whenever
+/// the layer has stride 1 and more than one kernel column; <see cref="Off"/> never.
+/// </summary>
+public enum ShiftedCopies { Auto, On, Off }
+
+/// <summary>
 /// A convolution prepared for inference: weights [O, C/groups, Kh, Kw], an optional bias and a fused activation, computed
 /// either by the engine's dense kernels or, for groups = 1, by the sparse kernel, which touches only the nonzero weights
 /// (compressed rows, split once across cores by nonzero count). Runs write into caller-owned buffers and allocate
@@ -41,8 +50,10 @@ public sealed class InferenceConv
     public Activation Activation { get; }
     /// <summary>The kernel used by <c>Run</c>; <see cref="ConvKind.Sparse"/> only when <see cref="CanRunSparse"/>.</summary>
     public ConvKind Kind { get; set; }
-    /// <summary>The sparse kernel's tiles (<see cref="SparseTiling"/>).</summary>
+    /// <summary>The sparse kernel's tiles (<see cref="SparseTiling"/>); column tiles always over the copies.</summary>
     public SparseTiling Tiling { get; set; }
+    /// <summary>Whether the dense or sparse kernel runs over shifted copies of the input (<see cref="ShiftedCopies"/>).</summary>
+    public ShiftedCopies Copies { get; set; }
     public bool CanRunSparse => _sparse is not null;
     public long Weights => _weight.LongLength;
     public long Nonzeros { get; }
@@ -97,7 +108,7 @@ public sealed class InferenceConv
         if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
         if (Groups == 1 && Trimmed(xl.H, xl.W) is { } live)
         {
-            live.Kind = Kind; live.Tiling = Tiling;
+            live.Kind = Kind; live.Tiling = Tiling; live.Copies = Copies;
             live.Run(x, xOff, xl, y, yOff, yl, residual, rOff, rl);
             return;
         }
@@ -181,7 +192,7 @@ public sealed class InferenceConv
     /// </summary>
     private unsafe void RunDense(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
-        if (ShiftedColumns.Pays(g, (long)OutChannels * g.Taps))
+        if (TakesCopies(g, (long)OutChannels * g.Taps))
         {
             RunShifted(g, pb, output);
             return;
@@ -203,12 +214,13 @@ public sealed class InferenceConv
     private unsafe void RunShifted(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
         int ld = ShiftedColumns.Plane(g), cols = ShiftedColumns.Columns(g);
-        var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack));
+        var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + Simd.AlignSlack));
         var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            fixed (float* pc = copies) fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = ShiftedColumns.Offsets(g))
+            fixed (float* pc0 = copies) fixed (float* pw = _weight) fixed (float* pt = tmp) fixed (int* po = ShiftedColumns.Offsets(g))
             {
+                float* pc = Simd.Align64(pc0);
                 ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack);
                 Gemm.RunOffsets(new MatView(pw, g.Taps, 1), pc, po, OutChannels, cols, g.Taps, pt, ld, false, Gemm.MaxThreads);
                 var store = new StoreBody { Sums = pt, Ld = ld, Columns = cols, Output = output.WithPhaseWidth(g.Wo) };
@@ -218,17 +230,26 @@ public sealed class InferenceConv
         finally { BufferPool.Return(copies); BufferPool.Return(tmp); }
     }
 
+    /// <summary>Whether this run goes over shifted copies (<see cref="Copies"/>), for <paramref name="macsPerColumn"/> multiply-adds per output position.</summary>
+    private bool TakesCopies(in PaddedConv.Geometry g, long macsPerColumn) => Copies switch
+    {
+        ShiftedCopies.On => ShiftedColumns.Applies(g),
+        ShiftedCopies.Off => false,
+        _ => ShiftedColumns.Pays(g, macsPerColumn),
+    };
+
     private unsafe void RunSparse(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
-        if (ShiftedColumns.Pays(g, Nonzeros))
+        if (TakesCopies(g, Nonzeros))
         {
             // As the dense path: column tiles over the shifted copies compute no padding and stay contiguous.
             if (!_shiftedPlans.TryGetValue(g, out var sp)) _shiftedPlans[g] = sp = MakePlan(g, ShiftedColumns.Offsets(g), shifted: true);
-            var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + SparseConv.Tile));
+            var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + SparseConv.Tile + Simd.AlignSlack));
             try
             {
-                fixed (float* pc = copies)
+                fixed (float* pc0 = copies)
                 {
+                    float* pc = Simd.Align64(pc0);
                     ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack + SparseConv.Tile);
                     SparseConv.Run(_sparse!, sp, pc, ShiftedColumns.Columns(g), output.WithPhaseWidth(g.Wo), _parts!, false);
                 }

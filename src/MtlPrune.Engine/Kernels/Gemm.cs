@@ -169,9 +169,9 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>The first 64-byte boundary at or after <paramref name="p"/> (pack buffers hold 16 floats of slack), so
-    /// the micro-kernel's B loads never straddle two cache lines.</summary>
-    private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+    /// <summary>Pack buffers start at a 64-byte boundary (they hold 16 floats of slack), so the micro-kernel's B loads
+    /// never straddle two cache lines.</summary>
+    private static float* Align64(float* p) => Simd.Align64(p);
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
