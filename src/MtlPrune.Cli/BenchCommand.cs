@@ -116,7 +116,7 @@ internal static class BenchCommand
                     AnsiConsole.Write(lt);
                 }
             static string Chosen(Deploy.LayerChoice c) =>
-                c.Kind.ToString().ToLowerInvariant() + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Copies ? ", shifted copies" : "");
+                c.Kind.ToString().ToLowerInvariant() + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Packed ? ", packed" : "") + (c.Copies ? ", shifted copies" : "");
             foreach (var n in bench.Notes) AnsiConsole.MarkupLine(Markup.Escape(n));
             AnsiConsole.MarkupLine(Markup.Escape(string.Create(ci, $"FMA peak measured in this run: {bench.Peak:F0} GFLOP/s ({Environment.ProcessorCount} threads)")));
             var m = SystemReport.Current();

@@ -54,19 +54,22 @@ public class InferenceKernelTests
         double scale = reference.Max(v => Math.Abs(v)) + 1e-6;
         // Both kernels with and without shifted copies of the input (On is ignored where they do not apply: stride 2, 1×1);
         // every tiling of the sparse kernel, tiles of output vectors only where output rows are whole vectors.
-        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies)>();
+        // The sparse kernel also with its tiles packed into aligned panels.
+        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies, bool)>();
         foreach (var copies in new[] { ShiftedCopies.Auto, ShiftedCopies.On, ShiftedCopies.Off })
         {
-            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies));
+            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies, false));
             foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Auto })
-                variants.Add((ConvKind.Sparse, tiling, copies));
+                foreach (bool packed in new[] { false, true })
+                    variants.Add((ConvKind.Sparse, tiling, copies, packed));
         }
-        foreach (var (kind, tiling, copies) in variants)
+        foreach (var (kind, tiling, copies, packed) in variants)
         {
-            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies;
+            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
             Array.Fill(output, float.NaN);
             conv.Run(x, 0, n, h, w, output, 0, residual);
-            for (int i = 0; i < output.Length; i++) Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} [{i}] {output[i]} vs {reference[i]}");
+            for (int i = 0; i < output.Length; i++)
+                Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} packed {packed} [{i}] {output[i]} vs {reference[i]}");
         }
         Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);
     }

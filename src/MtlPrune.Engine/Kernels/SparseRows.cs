@@ -36,12 +36,15 @@ internal sealed class SparseRows
     /// <summary>
     /// The layout of a convolution's nonzeros for one input geometry: each nonzero's buffer offset, and where each row's
     /// nonzeros for each block of <paramref name="channelsPerBlock"/> input channels begin (rows are in tap order, so a
-    /// block is a contiguous run of each row).
+    /// block is a contiguous run of each row). With <paramref name="packed"/>, the kernel first copies each block's tap
+    /// slices of a tile into a panel of <see cref="SparseConv.Tile"/> floats per tap, and a nonzero's offset is its tap's
+    /// place in that panel instead.
     /// </summary>
-    public SparsePlan Plan(ReadOnlySpan<int> tapOffsets, int tapsPerChannel, int channelsPerBlock)
+    public SparsePlan Plan(int[] tapOffsets, int tapsPerChannel, int channelsPerBlock, bool packed = false)
     {
         var offsets = new int[Nonzeros];
-        for (int k = 0; k < offsets.Length; k++) offsets[k] = tapOffsets[Tap[k]];
+        int tapsPerBlock = channelsPerBlock * tapsPerChannel;
+        for (int k = 0; k < offsets.Length; k++) offsets[k] = packed ? Tap[k] % tapsPerBlock * SparseConv.Tile : tapOffsets[Tap[k]];
         int channels = Taps / tapsPerChannel, blocks = (channels + channelsPerBlock - 1) / channelsPerBlock;
         var starts = new int[Rows * (blocks + 1)];
         for (int r = 0; r < Rows; r++)
@@ -55,7 +58,7 @@ internal sealed class SparseRows
             }
             starts[r * (blocks + 1) + blocks] = RowStart[r + 1];
         }
-        return new SparsePlan(offsets, starts, blocks);
+        return new SparsePlan(offsets, starts, blocks, packed ? tapOffsets : null, tapsPerBlock, Taps);
     }
 
     /// <summary>Row ranges of about equal nonzero counts, for <paramref name="parts"/> threads.</summary>
@@ -73,5 +76,8 @@ internal sealed class SparseRows
     }
 }
 
-/// <summary>A convolution's nonzeros laid out for one input geometry (<see cref="SparseRows.Plan"/>).</summary>
-internal sealed record SparsePlan(int[] Offsets, int[] BlockStart, int Blocks);
+/// <summary>
+/// A convolution's nonzeros laid out for one input geometry (<see cref="SparseRows.Plan"/>). <see cref="PackFrom"/>, when
+/// set, holds every tap's buffer offset: the kernel packs block b's taps [b·TapsPerBlock, (b+1)·TapsPerBlock) ∩ [0, Taps).
+/// </summary>
+internal sealed record SparsePlan(int[] Offsets, int[] BlockStart, int Blocks, int[]? PackFrom = null, int TapsPerBlock = 0, int Taps = 0);

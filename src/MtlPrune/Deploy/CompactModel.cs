@@ -8,10 +8,10 @@ namespace MtlPrune.Deploy;
 /// <summary>
 /// One convolution's kernel choice, with the times measured for it: each kernel's fastest variant (<see cref="SparseMs"/>
 /// with the faster <see cref="Tiling"/>; either kernel over shifted copies of the input where that measured faster, and
-/// <see cref="Copies"/> says whether the chosen kernel takes them).
+/// <see cref="Copies"/> says whether the chosen kernel takes them; <see cref="Packed"/>, whether the sparse kernel packs its tiles).
 /// </summary>
 public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs,
-    SparseTiling Tiling = SparseTiling.Columns, bool Copies = false);
+    SparseTiling Tiling = SparseTiling.Columns, bool Copies = false, bool Packed = false);
 
 /// <summary>
 /// The inference runtime of a pruned multi-task model (an <see cref="InferenceGraph"/>, usually from a <c>.mtlp</c> file).
@@ -30,7 +30,7 @@ public sealed class CompactModel
     private bool _chosen;
     private readonly List<LayerChoice> _choices = new();
     // Per convolution, the variants of each kernel that measured fastest at load (see ChooseKernels).
-    private readonly Dictionary<InferenceConv, (ShiftedCopies DenseCopies, SparseTiling Tiling, ShiftedCopies SparseCopies)> _variants = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<InferenceConv, (ShiftedCopies DenseCopies, SparseTiling Tiling, ShiftedCopies SparseCopies, bool Packed)> _variants = new(ReferenceEqualityComparer.Instance);
 
     public InferenceGraph Graph => _g;
     public IReadOnlyList<string> Tasks { get; }
@@ -62,7 +62,7 @@ public sealed class CompactModel
                 c.Kind = kind == ConvKind.Sparse && !c.CanRunSparse ? ConvKind.Dense : kind;
                 // The variant timed fastest for that kernel at load, if it was timed.
                 if (_variants.TryGetValue(c, out var v))
-                    (c.Tiling, c.Copies) = c.Kind == ConvKind.Sparse ? (v.Tiling, v.SparseCopies) : (SparseTiling.Columns, v.DenseCopies);
+                    (c.Tiling, c.Copies, c.PackTiles) = c.Kind == ConvKind.Sparse ? (v.Tiling, v.SparseCopies, v.Packed) : (SparseTiling.Columns, v.DenseCopies, false);
             }
         }
     }
@@ -282,9 +282,9 @@ public sealed class CompactModel
             var outS = plan.Shapes[node.Output];
             ActivationLayout xl = plan.Layouts[node.Inputs[0]], yl = plan.Layouts[node.Output];
             var x = new float[xl.Capacity]; var y = new float[yl.Capacity];
-            double Time(ConvKind k, SparseTiling tiling, ShiftedCopies copies)
+            double Time(ConvKind k, SparseTiling tiling, ShiftedCopies copies, bool packed = false)
             {
-                conv.Kind = k; conv.Tiling = tiling; conv.Copies = copies;
+                conv.Kind = k; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
                 conv.Run(x, 0, xl, y, 0, yl, null, 0, yl);
                 var t = new double[5];
                 for (int r = 0; r < t.Length; r++)
@@ -297,26 +297,29 @@ public sealed class CompactModel
                 return t[t.Length / 2];
             }
             // Each kernel's variants, the fastest kept: over shifted copies of the input or not (stride-1 layers wider than
-            // one column) and, for the sparse kernel, tiles of output vectors where output rows are whole vectors (faster on
-            // narrow maps, slower on wide dilated ones).
+            // one column); for the sparse kernel, tiles of output vectors where output rows are whole vectors (faster on
+            // narrow maps, slower on wide dilated ones), and tiles packed into aligned panels or read in place (packing pays
+            // with many output channels per input), the copies timed with the packing that won without them.
             bool copiable = conv.Stride == (1, 1) && conv.Kernel.W > 1;
             var (dense, denseCopies) = (Time(ConvKind.Dense, SparseTiling.Columns, ShiftedCopies.Off), false);
             if (copiable && Time(ConvKind.Dense, SparseTiling.Columns, ShiftedCopies.On) is var dc && dc < dense) (dense, denseCopies) = (dc, true);
-            var (sparse, tiling, sparseCopies) = (double.PositiveInfinity, SparseTiling.Columns, false);
+            var (sparse, tiling, sparseCopies, packed) = (double.PositiveInfinity, SparseTiling.Columns, false, false);
             if (conv.CanRunSparse)
             {
                 sparse = Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.Off);
                 if (outS[3] % 16 == 0 && Time(ConvKind.Sparse, SparseTiling.Vectors, ShiftedCopies.Off) is var v && v < sparse) (sparse, tiling) = (v, SparseTiling.Vectors);
-                if (copiable && Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.On) is var sc && sc < sparse) (sparse, tiling, sparseCopies) = (sc, SparseTiling.Columns, true);
+                if (Time(ConvKind.Sparse, tiling, ShiftedCopies.Off, true) is var pk && pk < sparse) (sparse, packed) = (pk, true);
+                if (copiable && Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.On, packed) is var sc && sc < sparse) (sparse, tiling, sparseCopies) = (sc, SparseTiling.Columns, true);
             }
             conv.Kind = sparse < dense ? ConvKind.Sparse : ConvKind.Dense;
-            conv.Tiling = tiling;
             static ShiftedCopies Use(bool on) => on ? ShiftedCopies.On : ShiftedCopies.Off;
-            _variants[conv] = (Use(denseCopies), tiling, Use(sparseCopies));
-            bool copies = conv.Kind == ConvKind.Sparse ? sparseCopies : denseCopies;
+            _variants[conv] = (Use(denseCopies), tiling, Use(sparseCopies), packed);
+            bool sparseWins = conv.Kind == ConvKind.Sparse, copies = sparseWins ? sparseCopies : denseCopies;
+            conv.Tiling = tiling;
             conv.Copies = Use(copies);
+            conv.PackTiles = sparseWins && packed;
             long macs = conv.Weights * outS[2] * outS[3], nzMacs = conv.Nonzeros * outS[2] * outS[3];
-            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling, copies));
+            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling, copies, conv.PackTiles));
         }
     }
 
