@@ -67,6 +67,11 @@ internal static unsafe class SparseConv
             var rent = rows * Tile > 16384 ? BufferPool.Rent(rows * Tile) : null;
             float* stack = stackalloc float[rent is null ? rows * Tile : 1];
             int* cols = stackalloc int[8], packCols = stackalloc int[8];
+            long* yo = stackalloc long[8], ro = stackalloc long[8];
+            // Vector tiles on AVX-512: the last block's kernel applies the epilogue and stores each vector straight into y.
+            bool fused = Vectors > 0 && wide;
+            float* y = Output.Y, res = Output.Residual;
+            long ycs = Output.YChannelStride, rcs = Output.RChannelStride;
             for (int j = 0; j < 8; j++) packCols[j] = 16 * j;
             var runs = stackalloc Run8[8];
             var packRent = PackTaps > 0 ? BufferPool.Rent(PackTaps * Tile + Simd.AlignSlack) : null;
@@ -75,21 +80,26 @@ internal static unsafe class SparseConv
                 float* panel = rent is null ? stack : rented, pack = PackTaps > 0 ? Simd.Align64(packRented) : null;
                 for (int t = t0; t < t1; t++)
                 {
-                    int nruns = Vectors > 0 ? VectorTile(t, cols, runs) : 0, col = t * Tile;
+                    int nruns = Vectors > 0 ? VectorTile(t, cols, runs, yo, ro) : 0, col = t * Tile;
                     if (Vectors == 0) for (int j = 0; j < 8; j++) cols[j] = col + 16 * j;
                     for (int b = 0; b < Blocks; b++)
                     {
                         float* src = Buf; int* at = cols;
                         if (pack is not null) { Pack(b, cols, pack, wide); src = pack; at = packCols; }
+                        bool last = fused && b == Blocks - 1;
                         for (int r = r0; r < r1; r++)
                         {
                             int a = Starts[r * stride + b], n = Starts[r * stride + b + 1] - a;
-                            if (b > 0 && n == 0) continue;
+                            if (b > 0 && n == 0 && !last) continue;
                             float* o = panel + (long)(r - r0) * Tile;
-                            if (wide) Vectors512(src, at, Offs + a, Val + a, n, o, b > 0);
+                            if (last)
+                                VectorsOut512(src, at, Offs + a, Val + a, n, o, b > 0,
+                                    new OutVectors(y + r * ycs, res is null ? null : res + r * rcs, yo, ro, Output.Bias(r), Output.Act));
+                            else if (wide) Vectors512(src, at, Offs + a, Val + a, n, o, b > 0);
                             else Vectors256(src, at, Offs + a, Val + a, n, o, b > 0);
                         }
                     }
+                    if (fused) continue;
                     for (int r = r0; r < r1; r++)
                     {
                         float* o = panel + (long)(r - r0) * Tile;
@@ -121,9 +131,10 @@ internal static unsafe class SparseConv
 
         /// <summary>
         /// Tile t of vector tiles: the buffer column of each of its 8 output vectors (a short last tile repeats its last
-        /// vector, computed and not stored), and the runs of vectors that lie side by side in one output row.
+        /// vector, computed and not stored, or stored twice with the same values by the fused epilogue), the runs of
+        /// vectors that lie side by side in one output row, and each vector's place in y and in the residual (channel 0).
         /// </summary>
-        private int VectorTile(int t, int* cols, Run8* runs)
+        private int VectorTile(int t, int* cols, Run8* runs, long* yo, long* ro)
         {
             int perRow = Output.Width / 16, perImage = Output.Height * perRow, hq = Output.PhaseRows, wq = Output.PhaseWidth;
             int nruns = 0;
@@ -131,6 +142,7 @@ internal static unsafe class SparseConv
             {
                 int v = Math.Min(t * 8 + j, Vectors - 1), img = v / perImage, rem = v - img * perImage, row = rem / perRow, x = (rem - row * perRow) * 16;
                 cols[j] = (img * hq + row) * wq + x;
+                yo[j] = Output.YOffset(img, row, x); ro[j] = Output.ROffset(img, row, x);
                 if (t * 8 + j >= Vectors) continue;
                 if (nruns > 0 && runs[nruns - 1].Image == img && runs[nruns - 1].Row == row) runs[nruns - 1].Count++;
                 else runs[nruns++] = new Run8 { First = j, Image = img, Row = row, X = x, Count = 1 };
@@ -174,6 +186,70 @@ internal static unsafe class SparseConv
             c7 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q7 + off), c7);
         }
         c0.Store(o); c1.Store(o + 16); c2.Store(o + 32); c3.Store(o + 48); c4.Store(o + 64); c5.Store(o + 80); c6.Store(o + 96); c7.Store(o + 112);
+    }
+
+    /// <summary>Where <see cref="VectorsOut512"/> puts its 8 vectors: y[Y + YOff[j]] = act(sum + Bias + Residual[ROff[j]]).</summary>
+    private readonly struct OutVectors(float* y, float* residual, long* yOff, long* rOff, float bias, Inference.Activation act)
+    {
+        public readonly float* Y = y, Residual = residual;
+        public readonly long* YOff = yOff, ROff = rOff;
+        public readonly float Bias = bias;
+        public readonly Inference.Activation Act = act;
+    }
+
+    /// <summary>
+    /// <see cref="Vectors512"/> for a vector tile's last block of input channels, ending in the epilogue instead of the
+    /// panel: y = act(sum + bias + residual), each vector stored at its own place in y (the same sums in the same order as
+    /// <see cref="Inference.Epilogue.Row"/> applies them). Saves a store and a reload of the tile, and an epilogue call
+    /// per vector where output rows are one vector wide.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void VectorsOut512(float* b, int* cols, int* offs, float* val, int n, float* o, bool accumulate, in OutVectors to)
+    {
+        float* q0 = b + cols[0], q1 = b + cols[1], q2 = b + cols[2], q3 = b + cols[3], q4 = b + cols[4], q5 = b + cols[5], q6 = b + cols[6], q7 = b + cols[7];
+        Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
+        if (accumulate)
+        {
+            c0 = Vector512.Load(o); c1 = Vector512.Load(o + 16); c2 = Vector512.Load(o + 32); c3 = Vector512.Load(o + 48);
+            c4 = Vector512.Load(o + 64); c5 = Vector512.Load(o + 80); c6 = Vector512.Load(o + 96); c7 = Vector512.Load(o + 112);
+        }
+        else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = default;
+        for (int k = 0; k < n; k++)
+        {
+            int off = offs[k];
+            var v = Vector512.Create(val[k]);
+            c0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q0 + off), c0);
+            c1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q1 + off), c1);
+            c2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q2 + off), c2);
+            c3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q3 + off), c3);
+            c4 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q4 + off), c4);
+            c5 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q5 + off), c5);
+            c6 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q6 + off), c6);
+            c7 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q7 + off), c7);
+        }
+        var bias = Vector512.Create(to.Bias);
+        c0 += bias; c1 += bias; c2 += bias; c3 += bias; c4 += bias; c5 += bias; c6 += bias; c7 += bias;
+        if (to.Residual != null)
+        {
+            float* r = to.Residual; long* ro = to.ROff;
+            c0 += Vector512.Load(r + ro[0]); c1 += Vector512.Load(r + ro[1]); c2 += Vector512.Load(r + ro[2]); c3 += Vector512.Load(r + ro[3]);
+            c4 += Vector512.Load(r + ro[4]); c5 += Vector512.Load(r + ro[5]); c6 += Vector512.Load(r + ro[6]); c7 += Vector512.Load(r + ro[7]);
+        }
+        if (to.Act != Inference.Activation.None)
+        {
+            var z = Vector512<float>.Zero;
+            c0 = Vector512.Max(c0, z); c1 = Vector512.Max(c1, z); c2 = Vector512.Max(c2, z); c3 = Vector512.Max(c3, z);
+            c4 = Vector512.Max(c4, z); c5 = Vector512.Max(c5, z); c6 = Vector512.Max(c6, z); c7 = Vector512.Max(c7, z);
+            if (to.Act == Inference.Activation.Relu6)
+            {
+                var six = Vector512.Create(6f);
+                c0 = Vector512.Min(c0, six); c1 = Vector512.Min(c1, six); c2 = Vector512.Min(c2, six); c3 = Vector512.Min(c3, six);
+                c4 = Vector512.Min(c4, six); c5 = Vector512.Min(c5, six); c6 = Vector512.Min(c6, six); c7 = Vector512.Min(c7, six);
+            }
+        }
+        float* y = to.Y; long* yo = to.YOff;
+        c0.Store(y + yo[0]); c1.Store(y + yo[1]); c2.Store(y + yo[2]); c3.Store(y + yo[3]);
+        c4.Store(y + yo[4]); c5.Store(y + yo[5]); c6.Store(y + yo[6]); c7.Store(y + yo[7]);
     }
 
     /// <summary><see cref="Vectors512"/> with Vector256 (or its software fallback): vectors 0-3, then 4-7, as two halves of 8 accumulators.</summary>

@@ -43,6 +43,17 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
     public int PhaseRows => hq;
     public int PhaseWidth => wq;
 
+    /// <summary>Where output vector (image, row, column x) of channel 0 starts in y; channel o is <see cref="YChannelStride"/>·o further.</summary>
+    public long YOffset(int img, int row, int x) => yLayout.Row(img, 0, row) + x;
+    /// <summary>The same in the residual (meaningless without one).</summary>
+    public long ROffset(int img, int row, int x) => rLayout.Row(img, 0, row) + x;
+    public long YChannelStride => yLayout.Row(0, 1, 0) - yLayout.Row(0, 0, 0);
+    public long RChannelStride => rLayout.Row(0, 1, 0) - rLayout.Row(0, 0, 0);
+    public float* Y => y;
+    public float* Residual => residual;
+    public float Bias(int o) => bias?[o] ?? 0f;
+    public Inference.Activation Act => act;
+
     /// <summary>Writes <paramref name="len"/> sums of channel <paramref name="o"/> to image <paramref name="img"/>, row <paramref name="row"/>, from column <paramref name="x"/>.</summary>
     public void StoreRun(float* sums, int o, int img, int row, int x, int len) =>
         Inference.Epilogue.Row(sums, residual == null ? null : residual + rLayout.Row(img, o, row) + x, bias?[o] ?? 0f, act, y + yLayout.Row(img, o, row) + x, len);
