@@ -93,8 +93,10 @@ internal static unsafe class SparseConv
                             if (b > 0 && n == 0 && !last) continue;
                             float* o = panel + (long)(r - r0) * Tile;
                             if (last)
-                                VectorsOut512(src, at, Offs + a, Val + a, n, o, b > 0,
-                                    new OutVectors(y + r * ycs, res is null ? null : res + r * rcs, yo, ro, Output.Bias(r), Output.Act));
+                            {
+                                var to = new OutVectors(y + r * ycs, res is null ? null : res + r * rcs, yo, ro, Output.Bias(r), Output.Act);
+                                Vectors512(src, at, Offs + a, Val + a, n, o, b > 0, &to);
+                            }
                             else if (wide) Vectors512(src, at, Offs + a, Val + a, n, o, b > 0);
                             else Vectors256(src, at, Offs + a, Val + a, n, o, b > 0);
                         }
@@ -162,7 +164,7 @@ internal static unsafe class SparseConv
     /// fixed steps of 16 (measured alike on 16-128 channels at 10-30% density).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Vectors512(float* b, int* cols, int* offs, float* val, int n, float* o, bool accumulate)
+    private static void Vectors512(float* b, int* cols, int* offs, float* val, int n, float* o, bool accumulate, OutVectors* to = null)
     {
         float* q0 = b + cols[0], q1 = b + cols[1], q2 = b + cols[2], q3 = b + cols[3], q4 = b + cols[4], q5 = b + cols[5], q6 = b + cols[6], q7 = b + cols[7];
         Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
@@ -185,10 +187,11 @@ internal static unsafe class SparseConv
             c6 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q6 + off), c6);
             c7 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q7 + off), c7);
         }
-        c0.Store(o); c1.Store(o + 16); c2.Store(o + 32); c3.Store(o + 48); c4.Store(o + 64); c5.Store(o + 80); c6.Store(o + 96); c7.Store(o + 112);
+        if (to != null) Finish(c0, c1, c2, c3, c4, c5, c6, c7, to);
+        else { c0.Store(o); c1.Store(o + 16); c2.Store(o + 32); c3.Store(o + 48); c4.Store(o + 64); c5.Store(o + 80); c6.Store(o + 96); c7.Store(o + 112); }
     }
 
-    /// <summary>Where <see cref="VectorsOut512"/> puts its 8 vectors: y[Y + YOff[j]] = act(sum + Bias + Residual[ROff[j]]).</summary>
+    /// <summary>Where <see cref="Finish"/> puts its 8 vectors: y[Y + YOff[j]] = act(sum + Bias + Residual[ROff[j]]).</summary>
     private readonly struct OutVectors(float* y, float* residual, long* yOff, long* rOff, float bias, Inference.Activation act)
     {
         public readonly float* Y = y, Residual = residual;
@@ -198,56 +201,36 @@ internal static unsafe class SparseConv
     }
 
     /// <summary>
-    /// <see cref="Vectors512"/> for a vector tile's last block of input channels, ending in the epilogue instead of the
-    /// panel: y = act(sum + bias + residual), each vector stored at its own place in y (the same sums in the same order as
+    /// The end of <see cref="Vectors512"/> for a vector tile's last block of input channels: y = act(sum + bias +
+    /// residual), each vector stored at its own place in y (the same sums in the same order as
     /// <see cref="Inference.Epilogue.Row"/> applies them). Saves a store and a reload of the tile, and an epilogue call
     /// per vector where output rows are one vector wide.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void VectorsOut512(float* b, int* cols, int* offs, float* val, int n, float* o, bool accumulate, in OutVectors to)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish(Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, Vector512<float> c4,
+        Vector512<float> c5, Vector512<float> c6, Vector512<float> c7, OutVectors* to)
     {
-        float* q0 = b + cols[0], q1 = b + cols[1], q2 = b + cols[2], q3 = b + cols[3], q4 = b + cols[4], q5 = b + cols[5], q6 = b + cols[6], q7 = b + cols[7];
-        Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
-        if (accumulate)
-        {
-            c0 = Vector512.Load(o); c1 = Vector512.Load(o + 16); c2 = Vector512.Load(o + 32); c3 = Vector512.Load(o + 48);
-            c4 = Vector512.Load(o + 64); c5 = Vector512.Load(o + 80); c6 = Vector512.Load(o + 96); c7 = Vector512.Load(o + 112);
-        }
-        else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = default;
-        for (int k = 0; k < n; k++)
-        {
-            int off = offs[k];
-            var v = Vector512.Create(val[k]);
-            c0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q0 + off), c0);
-            c1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q1 + off), c1);
-            c2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q2 + off), c2);
-            c3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q3 + off), c3);
-            c4 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q4 + off), c4);
-            c5 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q5 + off), c5);
-            c6 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q6 + off), c6);
-            c7 = Vector512.FusedMultiplyAdd(v, Vector512.Load(q7 + off), c7);
-        }
-        var bias = Vector512.Create(to.Bias);
+        var bias = Vector512.Create(to->Bias);
         c0 += bias; c1 += bias; c2 += bias; c3 += bias; c4 += bias; c5 += bias; c6 += bias; c7 += bias;
-        if (to.Residual != null)
+        if (to->Residual != null)
         {
-            float* r = to.Residual; long* ro = to.ROff;
+            float* r = to->Residual; long* ro = to->ROff;
             c0 += Vector512.Load(r + ro[0]); c1 += Vector512.Load(r + ro[1]); c2 += Vector512.Load(r + ro[2]); c3 += Vector512.Load(r + ro[3]);
             c4 += Vector512.Load(r + ro[4]); c5 += Vector512.Load(r + ro[5]); c6 += Vector512.Load(r + ro[6]); c7 += Vector512.Load(r + ro[7]);
         }
-        if (to.Act != Inference.Activation.None)
+        if (to->Act != Inference.Activation.None)
         {
             var z = Vector512<float>.Zero;
             c0 = Vector512.Max(c0, z); c1 = Vector512.Max(c1, z); c2 = Vector512.Max(c2, z); c3 = Vector512.Max(c3, z);
             c4 = Vector512.Max(c4, z); c5 = Vector512.Max(c5, z); c6 = Vector512.Max(c6, z); c7 = Vector512.Max(c7, z);
-            if (to.Act == Inference.Activation.Relu6)
+            if (to->Act == Inference.Activation.Relu6)
             {
                 var six = Vector512.Create(6f);
                 c0 = Vector512.Min(c0, six); c1 = Vector512.Min(c1, six); c2 = Vector512.Min(c2, six); c3 = Vector512.Min(c3, six);
                 c4 = Vector512.Min(c4, six); c5 = Vector512.Min(c5, six); c6 = Vector512.Min(c6, six); c7 = Vector512.Min(c7, six);
             }
         }
-        float* y = to.Y; long* yo = to.YOff;
+        float* y = to->Y; long* yo = to->YOff;
         c0.Store(y + yo[0]); c1.Store(y + yo[1]); c2.Store(y + yo[2]); c3.Store(y + yo[3]);
         c4.Store(y + yo[4]); c5.Store(y + yo[5]); c6.Store(y + yo[6]); c7.Store(y + yo[7]);
     }
