@@ -75,7 +75,7 @@ internal static unsafe class Gemm
         float* tile = stackalloc float[Mr * Nr];
         fixed (float* pA0 = packA) fixed (float* pB0 = packB)
         {
-            float* pA = Align64(pA0), pB = Align64(pB0);
+            float* pA = Simd.Align64(pA0), pB = Simd.Align64(pB0);   // pack buffers hold 16 floats of slack: B loads never straddle two lines
             for (int jc = j0; jc < j1; jc += Nc)
             {
                 int nc = Math.Min(Nc, j1 - jc);
@@ -137,7 +137,7 @@ internal static unsafe class Gemm
         float* tile = stackalloc float[Mr * Nr];
         fixed (float* pA0 = packA)
         {
-            float* pA = Align64(pA0);
+            float* pA = Simd.Align64(pA0);
             for (int pc = 0; pc < k; pc += Kc)
             {
                 int kc = Math.Min(Kc, k - pc);
@@ -168,10 +168,6 @@ internal static unsafe class Gemm
             }
         }
     }
-
-    /// <summary>Pack buffers start at a 64-byte boundary (they hold 16 floats of slack), so the micro-kernel's B loads
-    /// never straddle two cache lines.</summary>
-    private static float* Align64(float* p) => Simd.Align64(p);
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -7,8 +7,9 @@ namespace MtlPrune.Engine.Kernels;
 /// Sparse convolution over the phase buffer of <see cref="PaddedConv"/>: the im2col row of tap t is the contiguous slice
 /// starting at <c>offsets[t]</c>, so output channel o at flattened column j is Σ over o's nonzero weights of
 /// value·buf[offsets[tap] + j]. Each output channel's nonzeros are applied to a tile of 8 vectors of 16 columns held in
-/// eight accumulators (one load and one FMA per nonzero and vector), so the work is proportional to the nonzeros, with no
-/// packing; each nonzero's tap offset is resolved once per input size. A tile is 128 consecutive columns, or, when the
+/// eight accumulators (one load and one FMA per nonzero and vector), so the work is proportional to the nonzeros; the
+/// inputs are read in place, or from the tile's tap slices packed into an aligned panel (<see cref="SparsePlan.PackFrom"/>),
+/// and each nonzero's offset is resolved once per input size. A tile is 128 consecutive columns, or, when the
 /// output rows are whole vectors, any 8 output vectors, so that the columns between rows are not computed. Rows are split across cores in parts of equal
 /// nonzero counts; tiles are the outer loop, so the input slices a tile reads stay in cache across output channels.
 /// </summary>

@@ -47,8 +47,8 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
     public long YOffset(int img, int row, int x) => yLayout.Row(img, 0, row) + x;
     /// <summary>The same in the residual (meaningless without one).</summary>
     public long ROffset(int img, int row, int x) => rLayout.Row(img, 0, row) + x;
-    public long YChannelStride => yLayout.Row(0, 1, 0) - yLayout.Row(0, 0, 0);
-    public long RChannelStride => rLayout.Row(0, 1, 0) - rLayout.Row(0, 0, 0);
+    public long YChannelStride => yLayout.ChannelStride;
+    public long RChannelStride => rLayout.ChannelStride;
     public float* Y => y;
     public float* Residual => residual;
     public float Bias(int o) => bias?[o] ?? 0f;

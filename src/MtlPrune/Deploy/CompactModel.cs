@@ -8,7 +8,7 @@ namespace MtlPrune.Deploy;
 /// <summary>
 /// One convolution's kernel choice, with the times measured for it: each kernel's fastest variant (<see cref="SparseMs"/>
 /// with the faster <see cref="Tiling"/>; either kernel over shifted copies of the input where that measured faster, and
-/// <see cref="Copies"/> says whether the chosen kernel takes them; <see cref="Packed"/>, whether the sparse kernel packs its tiles).
+/// <see cref="Copies"/> says whether the chosen kernel takes them; <see cref="Packed"/>, like <see cref="Tiling"/>, describes the sparse kernel's fastest variant).
 /// </summary>
 public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs,
     SparseTiling Tiling = SparseTiling.Columns, bool Copies = false, bool Packed = false);
@@ -319,7 +319,7 @@ public sealed class CompactModel
             conv.Copies = Use(copies);
             conv.PackTiles = sparseWins && packed;
             long macs = conv.Weights * outS[2] * outS[3], nzMacs = conv.Nonzeros * outS[2] * outS[3];
-            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling, copies, conv.PackTiles));
+            _choices.Add(new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling, copies, packed));
         }
     }
 
