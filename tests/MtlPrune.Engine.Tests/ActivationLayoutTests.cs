@@ -6,7 +6,8 @@ namespace MtlPrune.Engine.Tests;
 /// <summary>
 /// A convolution computes the same values whatever layout its input, output and residual are in: a padded input read in
 /// place (stride 1, same padding) or copied (any other geometry), a padded output whose border is left untouched, and
-/// garbage (NaN) in the slack after a padded buffer, which only columns that are dropped may read.
+/// garbage (NaN) in the slack after a padded buffer, which only columns that are dropped may read; and the same with wide
+/// rows (<see cref="ActivationLayout.Wide"/>), whose extra columns a convolution reading in place computes and drops.
 /// </summary>
 public class ActivationLayoutTests
 {
@@ -50,9 +51,16 @@ public class ActivationLayoutTests
         var (ho, wo) = conv.OutputSize(h, w);
         var x = Tensor.Normal(new[] { n, c, h, w }, rng).ToArray();
         var res = Tensor.Normal(new[] { n, o, ho, wo }, rng).ToArray();
-        var xl = new ActivationLayout(n, c, h, w, inPad, inPad);
-        var yl = new ActivationLayout(n, o, ho, wo, 1, 1);
-        var rl = new ActivationLayout(n, o, ho, wo, 2, 1);
+        foreach (bool wide in new[] { false, true })
+        {
+            var xl = new ActivationLayout(n, c, h, w, inPad, inPad, wide);
+            var yl = new ActivationLayout(n, o, ho, wo, 1, 1, wide);
+            var rl = new ActivationLayout(n, o, ho, wo, 2, 1, wide);
+            Check(xl, yl, rl);
+        }
+
+        void Check(ActivationLayout xl, ActivationLayout yl, ActivationLayout rl)
+        {
         var variants = new[] { (ConvKind.Dense, SparseTiling.Auto, false), (ConvKind.Sparse, SparseTiling.Columns, false), (ConvKind.Sparse, SparseTiling.Vectors, false),
                 (ConvKind.Sparse, SparseTiling.Columns, true), (ConvKind.Sparse, SparseTiling.Vectors, true) }
             .SelectMany(v => new[] { ShiftedCopies.Auto, ShiftedCopies.On }, (v, copies) => (v.Item1, v.Item2, v.Item3, copies));
@@ -71,6 +79,17 @@ public class ActivationLayoutTests
             for (int b = 0; b < n; b++) for (int ch = 0; ch < o; ch++) for (int r = 0; r < ho; r++) for (int j = 0; j < wo; j++) interior[3 + yl.Row(b, ch, r) + j] = true;
             for (int i = 0; i < y.Length; i++) if (!interior[i]) Assert.Equal(0f, y[i]);
         }
+        }
+    }
+
+    [Fact]
+    public void WideRowsStartOnWholeVectors()
+    {
+        var l = new ActivationLayout(2, 3, 5, 20, 1, 2, Wide: true);
+        Assert.Equal(0, l.RowStride % 16);
+        Assert.True(l.RowStride - l.Lead - l.W >= 0);                       // the right border is this row's tail and the next row's lead
+        for (int n = 0; n < l.N; n++) for (int c = 0; c < l.C; c++) for (int r = 0; r < l.H; r++) Assert.Equal(0, l.Row(n, c, r) % 16);
+        Assert.Equal(l.C * l.ChannelStride + 16, l.Length);                   // the last row's right border, zero like the rest
     }
 
     [Fact]

@@ -8,14 +8,23 @@ namespace MtlPrune.Engine.Inference;
 /// exactly the phase buffer a stride-1 convolution with that padding reads (<see cref="PaddedConv"/>): a layer that
 /// writes its output this way spares the next layer the copy into its own buffer. The border must stay zero; writers
 /// touch only the interior, so a buffer that starts zeroed and holds only values of the same plane geometry keeps it.
+/// <para>
+/// Padded and <paramref name="Wide"/>: each row starts 16 floats into its stretch, which is a whole number of 16-float
+/// vectors (the left border is 16 zeros, the right one the next row's left), so that in a 64-byte-aligned buffer every
+/// row's first column, and every 16th after it, starts a cache line: a stride-1 convolution then reads its middle
+/// column of taps with aligned loads and writes whole aligned vectors. A convolution reading it in place sees an image
+/// <see cref="RowStride"/> − 2·PadW wide whose columns past W are zeros (<see cref="InferenceConv"/>).
+/// </para>
 /// </summary>
-public readonly record struct ActivationLayout(int N, int C, int H, int W, int PadH = 0, int PadW = 0)
+public readonly record struct ActivationLayout(int N, int C, int H, int W, int PadH = 0, int PadW = 0, bool Wide = false)
 {
+    /// <summary>Floats from the start of a row's stretch to its first column: 16 when <see cref="Wide"/>, else PadW.</summary>
+    public int Lead => Wide ? 16 : PadW;
     public static ActivationLayout Plain(int n, int c, int h, int w) => new(n, c, h, w);
 
     public bool Padded => PadH > 0 || PadW > 0;
     /// <summary>Floats from one row of an image to the next.</summary>
-    public int RowStride => W + 2 * PadW;
+    public int RowStride => Wide ? 16 + (W + 15) / 16 * 16 : W + 2 * PadW;
     /// <summary>Rows of one padded image.</summary>
     public int PaddedRows => H + 2 * PadH;
     /// <summary>Floats from an image to the next, same channel.</summary>
@@ -23,9 +32,10 @@ public readonly record struct ActivationLayout(int N, int C, int H, int W, int P
     /// <summary>Floats from a channel to the next, same image.</summary>
     public long ChannelStride => Padded ? (long)N * PaddedRows * RowStride : (long)H * W;
     /// <summary>Offset of the first row of image <paramref name="n"/>, channel <paramref name="c"/>, row <paramref name="row"/>.</summary>
-    public long Row(int n, int c, int row) => n * ImageStride + c * ChannelStride + (Padded ? (long)(PadH + row) * RowStride + PadW : (long)row * W);
+    public long Row(int n, int c, int row) => n * ImageStride + c * ChannelStride + (Padded ? (long)(PadH + row) * RowStride + Lead : (long)row * W);
     /// <summary>Floats the activation spans.</summary>
-    public long Length => Padded ? C * ChannelStride : (long)N * C * H * W;
+    /// <remarks>With wide rows, 16 floats more: the last row's right border is the lead of the row that would follow.</remarks>
+    public long Length => Padded ? C * ChannelStride + (Wide ? 16 : 0) : (long)N * C * H * W;
     /// <summary>Floats its buffer needs: a padded buffer is read past its end by up to a tile plus the kernels' slack.</summary>
     public long Capacity => Length + (Padded ? PaddedConv.Slack + SparseConv.Tile : 0);
     /// <summary>Whether a convolution of this stride and padding reads this buffer as its phase buffer, without a copy.</summary>

@@ -125,14 +125,17 @@ public sealed class InferenceConv
             RunGrouped(x, xOff, xl.N, xl.H, xl.W, ho, wo, y, yOff, residual, rOff);
             return;
         }
-        var g = new PaddedConv.Geometry(xl.N, InChannels, xl.H, xl.W, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
         bool inPlace = xl.ServesAsPhaseBuffer(Stride, Padding);
+        // A wide input read in place is, from one column of padding before its first column, the phase buffer of an image
+        // RowStride − 2·PadW wide whose columns past W are zeros; the outputs past Wo are computed and not stored.
+        int width = inPlace && xl.Wide ? xl.RowStride - 2 * Padding.W : xl.W;
+        var g = new PaddedConv.Geometry(xl.N, InChannels, xl.H, width, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
         var buf = inPlace ? null : BufferPool.Rent(g.BufferSize + SparseConv.Tile);
         try
         {
             fixed (float* px = x) fixed (float* pbuf = buf) fixed (float* py = y) fixed (float* pr = residual)
             {
-                float* pb = inPlace ? px + xOff : pbuf;
+                float* pb = inPlace ? px + xOff + xl.Lead - Padding.W : pbuf;
                 if (!inPlace)
                 {
                     new Span<float>(pb + g.BufferSize - PaddedConv.Slack, PaddedConv.Slack + SparseConv.Tile).Clear();

@@ -49,6 +49,32 @@ public class CompactModelTests
     }
 
     [Fact]
+    public void WideRowsOnlyWhereEveryInPlaceReaderRunsSparseVectorTiles()
+    {
+        var model = DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.7);
+        var graph = GraphPasses.Optimize(ModelLowering.Lower(model));
+        var x = Tensor.Normal(new[] { 1, 3, 64, 64 }, new Rng(5));
+        var want = DeployFixtures.Reference(model, x);
+        var cm = new CompactModel(graph, (64, 64));
+        foreach (var kind in new[] { ConvKind.Sparse, ConvKind.Dense })
+        {
+            cm.ForceKernels(kind);
+            var layouts = cm.Layouts(1, 64, 64);
+            var choices = cm.Choices.ToDictionary(c => c.Layer);
+            for (int v = 0; v < layouts.Count; v++)
+            {
+                if (!layouts[v].Wide) continue;
+                Assert.Equal(ConvKind.Sparse, kind);
+                Assert.True(layouts[v].Padded && layouts[v].PadW <= 16);
+                foreach (var r in graph.Nodes.Where(r => r.Inputs[0] == v && layouts[v].ServesAsPhaseBuffer((r.Stride[0], r.Stride[1]), (r.Padding[0], r.Padding[1]))))
+                    Assert.Equal(SparseTiling.Vectors, choices[r.Name ?? r.Weight!].Tiling);
+            }
+            var got = cm.Run(x);
+            foreach (var t in model.Tasks) Assert.True(DeployFixtures.RelativeError(got[t.Name].ToArray(), want[t.Name]) < 1e-4, $"{t.Name} ({kind})");
+        }
+    }
+
+    [Fact]
     public void ConvolutionsChainedByStrideOneLayersShareThePaddedLayout()
     {
         var graph = GraphPasses.Optimize(ModelLowering.Lower(DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.5)));
