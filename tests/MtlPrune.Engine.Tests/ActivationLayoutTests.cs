@@ -61,24 +61,24 @@ public class ActivationLayoutTests
 
         void Check(ActivationLayout xl, ActivationLayout yl, ActivationLayout rl)
         {
-        var variants = new[] { (ConvKind.Dense, SparseTiling.Auto, false), (ConvKind.Sparse, SparseTiling.Columns, false), (ConvKind.Sparse, SparseTiling.Vectors, false),
-                (ConvKind.Sparse, SparseTiling.Columns, true), (ConvKind.Sparse, SparseTiling.Vectors, true) }
-            .SelectMany(v => new[] { ShiftedCopies.Auto, ShiftedCopies.On }, (v, copies) => (v.Item1, v.Item2, v.Item3, copies));
-        foreach (var (kind, tiling, packed, copies) in variants)
-        {
-            if (tiling == SparseTiling.Vectors && wo % 16 != 0) continue;
-            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
-            var want = new float[n * o * ho * wo];
-            conv.Run(x, 0, n, h, w, want, 0, res);
-            var y = new float[yl.Capacity + 3];
-            conv.Run(Pack(x, xl), 0, xl, y, 3, yl, Pack(res, rl), 0, rl);
-            var got = Unpack(y.AsSpan(3).ToArray(), yl);
-            for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(got[i] - want[i]) <= 1e-5f * (1 + Math.Abs(want[i])), $"{kind} {tiling} packed {packed} copies {copies} [{i}] {got[i]} vs {want[i]}");
-            // The border and everything outside the interior is untouched.
-            var interior = new bool[y.Length];
-            for (int b = 0; b < n; b++) for (int ch = 0; ch < o; ch++) for (int r = 0; r < ho; r++) for (int j = 0; j < wo; j++) interior[3 + yl.Row(b, ch, r) + j] = true;
-            for (int i = 0; i < y.Length; i++) if (!interior[i]) Assert.Equal(0f, y[i]);
-        }
+            var variants = new[] { (ConvKind.Dense, SparseTiling.Auto, false), (ConvKind.Sparse, SparseTiling.Columns, false), (ConvKind.Sparse, SparseTiling.Vectors, false),
+                    (ConvKind.Sparse, SparseTiling.Columns, true), (ConvKind.Sparse, SparseTiling.Vectors, true) }
+                .SelectMany(v => new[] { ShiftedCopies.Auto, ShiftedCopies.On }, (v, copies) => (v.Item1, v.Item2, v.Item3, copies));
+            foreach (var (kind, tiling, packed, copies) in variants)
+            {
+                if (tiling == SparseTiling.Vectors && wo % 16 != 0) continue;
+                conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
+                var want = new float[n * o * ho * wo];
+                conv.Run(x, 0, n, h, w, want, 0, res);
+                var y = new float[yl.Capacity + 3];
+                conv.Run(Pack(x, xl), 0, xl, y, 3, yl, Pack(res, rl), 0, rl);
+                var got = Unpack(y.AsSpan(3).ToArray(), yl);
+                for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(got[i] - want[i]) <= 1e-5f * (1 + Math.Abs(want[i])), $"{kind} {tiling} packed {packed} copies {copies} [{i}] {got[i]} vs {want[i]}");
+                // The border and everything outside the interior is untouched.
+                var interior = new bool[y.Length];
+                for (int b = 0; b < n; b++) for (int ch = 0; ch < o; ch++) for (int r = 0; r < ho; r++) for (int j = 0; j < wo; j++) interior[3 + yl.Row(b, ch, r) + j] = true;
+                for (int i = 0; i < y.Length; i++) if (!interior[i]) Assert.Equal(0f, y[i]);
+            }
         }
     }
 

@@ -18,13 +18,15 @@ namespace MtlPrune.Engine.Inference;
 /// </summary>
 public readonly record struct ActivationLayout(int N, int C, int H, int W, int PadH = 0, int PadW = 0, bool Wide = false)
 {
-    /// <summary>Floats from the start of a row's stretch to its first column: 16 when <see cref="Wide"/>, else PadW.</summary>
-    public int Lead => Wide ? 16 : PadW;
+    /// <summary>The <see cref="Lead"/> of wide rows: one 16-float vector, so PadW may be at most this.</summary>
+    public const int WideLead = 16;
+    /// <summary>Floats from the start of a row's stretch to its first column: <see cref="WideLead"/> when <see cref="Wide"/>, else PadW.</summary>
+    public int Lead => Wide ? WideLead : PadW;
     public static ActivationLayout Plain(int n, int c, int h, int w) => new(n, c, h, w);
 
     public bool Padded => PadH > 0 || PadW > 0;
     /// <summary>Floats from one row of an image to the next.</summary>
-    public int RowStride => Wide ? 16 + (W + 15) / 16 * 16 : W + 2 * PadW;
+    public int RowStride => Wide ? WideLead + (W + WideLead - 1) / WideLead * WideLead : W + 2 * PadW;
     /// <summary>Rows of one padded image.</summary>
     public int PaddedRows => H + 2 * PadH;
     /// <summary>Floats from an image to the next, same channel.</summary>
@@ -34,8 +36,8 @@ public readonly record struct ActivationLayout(int N, int C, int H, int W, int P
     /// <summary>Offset of the first row of image <paramref name="n"/>, channel <paramref name="c"/>, row <paramref name="row"/>.</summary>
     public long Row(int n, int c, int row) => n * ImageStride + c * ChannelStride + (Padded ? (long)(PadH + row) * RowStride + Lead : (long)row * W);
     /// <summary>Floats the activation spans.</summary>
-    /// <remarks>With wide rows, 16 floats more: the last row's right border is the lead of the row that would follow.</remarks>
-    public long Length => Padded ? C * ChannelStride + (Wide ? 16 : 0) : (long)N * C * H * W;
+    /// <remarks>With wide rows, <see cref="WideLead"/> floats more: the last row's right border is the lead of the row that would follow.</remarks>
+    public long Length => Padded ? C * ChannelStride + (Wide ? WideLead : 0) : (long)N * C * H * W;
     /// <summary>Floats its buffer needs: a padded buffer is read past its end by up to a tile plus the kernels' slack.</summary>
     public long Capacity => Length + (Padded ? PaddedConv.Slack + SparseConv.Tile : 0);
     /// <summary>Whether a convolution of this stride and padding reads this buffer as its phase buffer, without a copy.</summary>

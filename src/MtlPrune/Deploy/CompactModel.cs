@@ -67,10 +67,10 @@ public sealed class CompactModel
                     (c.Tiling, c.Copies, c.PackTiles) = c.Kind == ConvKind.Sparse ? (v.Tiling, v.SparseCopies, v.Packed) : (SparseTiling.Columns, v.DenseCopies, false);
             }
             // Wide rows only where the kernels now reading them gain from them; the plans are remade with the new layouts.
-            if (_plans.Values.FirstOrDefault() is { } any && !WideValues(any).SetEquals(_wide))
+            if (_plans.Values.FirstOrDefault() is { } any && WideValues(any) is var wide && !wide.SetEquals(_wide))
             {
                 _wide.Clear();
-                _wide.UnionWith(WideValues(any));
+                _wide.UnionWith(wide);
                 _plans.Clear();
             }
         }
@@ -113,15 +113,15 @@ public sealed class CompactModel
             if (!outputs.TryGetValue(task, out var dst)) throw new ArgumentException($"CompactModel: no output buffer for task '{task}'.");
             if (dst.Length < plan.Length(v)) throw new ArgumentException($"CompactModel: output buffer of '{task}' has {dst.Length} values, needs {plan.Length(v)}.");
         }
-        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(NewBuffer).ToArray();
+        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(AlignedBuffer.New).ToArray();
         try
         {
-            input.CopyTo(buffers[plan.SlotOf[0]].AsSpan(Start(buffers[plan.SlotOf[0]])));
+            input.CopyTo(buffers[plan.SlotOf[0]].AsSpan(AlignedBuffer.Start(buffers[plan.SlotOf[0]])));
             // A task's output is written by its last operation straight into the caller's buffer, when nothing else reads it.
             foreach (var node in _g.Nodes)
                 Execute(node, plan, buffers, h, w, plan.Direct[node.Output] is string task ? outputs[task] : null);
             foreach (var (task, v) in _g.Outputs)
-                if (plan.Direct[v] != task) buffers[plan.SlotOf[v]].AsSpan(Start(buffers[plan.SlotOf[v]]), plan.Length(v)).CopyTo(outputs[task]);
+                if (plan.Direct[v] != task) buffers[plan.SlotOf[v]].AsSpan(AlignedBuffer.Start(buffers[plan.SlotOf[v]]), plan.Length(v)).CopyTo(outputs[task]);
         }
         finally { plan.Free.Add(buffers); }
     }
@@ -130,7 +130,7 @@ public sealed class CompactModel
     public List<(GraphNode Node, double Ms)> Profile(int h, int w, int runs = 5)
     {
         var plan = PlanFor(1, h, w);
-        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(NewBuffer).ToArray();
+        if (!plan.Free.TryTake(out var buffers)) buffers = plan.Slots.Select(AlignedBuffer.New).ToArray();
         try
         {
             var times = _g.Nodes.Select(_ => new double[runs]).ToArray();
@@ -146,28 +146,18 @@ public sealed class CompactModel
         finally { plan.Free.Add(buffers); }
     }
 
-    /// <summary>A buffer of <paramref name="size"/> floats from a 64-byte boundary (<see cref="Start"/>): pinned, so it stays there.</summary>
-    private static float[] NewBuffer(int size) => GC.AllocateArray<float>(size + 16, pinned: true);
-
-    /// <summary>Where the 64-byte-aligned part of a <see cref="NewBuffer"/> starts.</summary>
-    private static unsafe int Start(float[] buffer)
-    {
-        fixed (float* p = buffer) return (int)((64 - ((nint)p & 63)) & 63) / 4;
-    }
-
     private void Execute(GraphNode node, Plan plan, float[][] b, int inH, int inW, float[]? output = null)
     {
         var inShape = plan.Shapes[node.Inputs[0]];
         var x = b[plan.SlotOf[node.Inputs[0]]]; var y = output ?? b[plan.SlotOf[node.Output]];
-        int inLen = plan.Length(node.Inputs[0]), outLen = plan.Length(node.Output), xo = Start(x), yo = output is null ? Start(y) : 0;
+        int inLen = plan.Length(node.Inputs[0]), outLen = plan.Length(node.Output), xo = AlignedBuffer.Start(x), yo = output is null ? AlignedBuffer.Start(y) : 0;
         var x2 = node.Inputs.Length == 2 ? b[plan.SlotOf[node.Inputs[1]]] : null;
-        int x2o = x2 is null ? 0 : Start(x2);
+        int x2o = x2 is null ? 0 : AlignedBuffer.Start(x2);
         switch (node.Op)
         {
             case GraphOp.Conv:
                 {
-                    bool res = node.Inputs.Length == 2;
-                    var rl = res ? plan.Layouts[node.Inputs[1]] : plan.Layouts[node.Output];
+                    var rl = x2 is null ? plan.Layouts[node.Output] : plan.Layouts[node.Inputs[1]];
                     _convs[node].Run(x, xo, plan.Layouts[node.Inputs[0]], y, yo, plan.Layouts[node.Output], x2, x2o, rl);
                     break;
                 }
@@ -328,7 +318,7 @@ public sealed class CompactModel
         for (int v = 0; v < plan.Layouts.Length; v++)
         {
             var l = plan.Layouts[v];
-            if (!l.Padded || l.PadW > 16) continue;
+            if (!l.Padded || l.PadW > ActivationLayout.WideLead) continue;
             var inPlace = _g.Nodes.Where(r => r.Op == GraphOp.Conv && r.Inputs[0] == v).Select(r => _convs[r])
                 .Where(c => l.ServesAsPhaseBuffer(c.Stride, c.Padding)).ToList();
             if (inPlace.Count > 0 && inPlace.All(c => c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors && c.Copies != ShiftedCopies.On)) wide.Add(v);
@@ -347,8 +337,8 @@ public sealed class CompactModel
             var conv = _convs[node];
             var outS = plan.Shapes[node.Output];
             ActivationLayout xl = plan.Layouts[node.Inputs[0]], yl = plan.Layouts[node.Output];
-            var x = NewBuffer((int)xl.Capacity); var y = NewBuffer((int)yl.Capacity);
-            int xo = Start(x), yo = Start(y);
+            var x = AlignedBuffer.New((int)xl.Capacity); var y = AlignedBuffer.New((int)yl.Capacity);
+            int xo = AlignedBuffer.Start(x), yo = AlignedBuffer.Start(y);
             double Time(ConvKind k, SparseTiling tiling, ShiftedCopies copies, bool packed = false)
             {
                 conv.Kind = k; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
