@@ -36,6 +36,11 @@ public class InferenceKernelTests
     [InlineData(2, 8, 64, 7, 16, 3, 1, 8, 8, 0.3, Activation.Relu)]
     [InlineData(1, 8, 64, 6, 20, 3, 1, 8, 8, 0.5, Activation.None)]
     [InlineData(1, 8, 64, 21, 16, 3, 1, 8, 8, 0.5, Activation.Relu)]        // dense enough that the sparse kernel takes the copies too
+    // Bands of output rows over which outer kernel rows read only padding (LiveRows): computed without them.
+    [InlineData(2, 16, 24, 12, 32, 3, 1, 6, 6, 0.3, Activation.Relu)]        // rate 6 on 12 rows, two images: vector tiles per band
+    [InlineData(1, 12, 10, 13, 13, 3, 2, 3, 3, 0.3, Activation.None)]        // strided and dilated
+    [InlineData(1, 4, 6, 2, 9, 3, 1, 6, 3, 0.5, Activation.Relu)]           // output rows that read only padding: bias alone
+    [InlineData(1, 40, 8, 36, 48, 3, 1, 24, 24, 0.3, Activation.Relu)]       // ASPP's rate 24 on 36×48: three bands, the middle one 1×3
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));
@@ -74,6 +79,42 @@ public class InferenceKernelTests
         Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);
     }
 
+    /// <summary>
+    /// Bands by hand (rate 24 on 36 rows: the top kernel row reads the input from row 24 on, the bottom one up to row 11),
+    /// none where little is dead; and on many geometries, every band's kernel rows read the input inside it at some row
+    /// and the others only padding at every row, the bands tile the output rows, and neighbours differ.
+    /// </summary>
+    [Fact]
+    public void LiveRowsSplitWhereKernelRowsReadOnlyPadding()
+    {
+        static PaddedConv.Geometry G(int h, int k, int s, int p, int d) => new(1, 1, h, 8, k, k, s, s, p, p, d, d);
+        Assert.Equal(new LiveRows.Band[] { new(0, 12, 1, 3), new(12, 24, 1, 2), new(24, 36, 0, 2) }, LiveRows.Of(G(36, 3, 1, 24, 24)));
+        Assert.Equal(new LiveRows.Band[] { new(0, 6, 1, 3), new(6, 30, 0, 3), new(30, 36, 0, 2) }, LiveRows.Of(G(36, 3, 1, 6, 6)));
+        Assert.Null(LiveRows.Of(G(128, 3, 1, 1, 1)));    // one row at each end: 0.5%
+        Assert.Null(LiveRows.Of(G(36, 3, 1, 4, 4)));     // 7.4%, below MinSaving
+        var rng = new Random(5);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            int k = rng.Next(1, 6), s = rng.Next(1, 3), d = rng.Next(1, 9), p = rng.Next(0, d * (k - 1) + 1), h = rng.Next(1, 30);
+            var g = G(h, k, s, p, d);
+            if (g.Ho < 1) continue;
+            var bands = LiveRows.Of(g);
+            if (bands is null) continue;
+            Assert.Equal(0, bands[0].Row0);
+            Assert.Equal(g.Ho, bands[^1].Row1);
+            for (int b = 0; b < bands.Length; b++)
+            {
+                if (b > 0) { Assert.Equal(bands[b - 1].Row1, bands[b].Row0); Assert.NotEqual((bands[b - 1].Kh0, bands[b - 1].Kh1), (bands[b].Kh0, bands[b].Kh1)); }
+                for (int y = bands[b].Row0; y < bands[b].Row1; y++)
+                    for (int i = 0; i < k; i++)
+                    {
+                        int row = y * s - p + i * d;
+                        Assert.Equal(i >= bands[b].Kh0 && i < bands[b].Kh1, row >= 0 && row < h);
+                    }
+            }
+        }
+    }
+
     [Fact]
     public void SparseFallbackWithoutAvx512EqualsDense()
     {
@@ -83,6 +124,7 @@ public class InferenceKernelTests
             SparseEqualsDense(2, 8, 12, 10, 9, 3, 1, 1, 1, 0.2, Activation.Relu);
             SparseEqualsDense(2, 12, 10, 7, 16, 3, 1, 1, 1, 0.3, Activation.None);
             SparseEqualsDense(1, 24, 20, 9, 48, 3, 1, 6, 6, 0.3, Activation.Relu);
+            SparseEqualsDense(2, 16, 24, 12, 32, 3, 1, 6, 6, 0.3, Activation.Relu);
         }
         finally { Simd.ForceNarrow = false; }
     }

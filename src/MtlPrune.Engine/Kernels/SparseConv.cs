@@ -12,6 +12,8 @@ namespace MtlPrune.Engine.Kernels;
 /// and each nonzero's offset is resolved once per input size. A tile is 128 consecutive columns, or, when the
 /// output rows are whole vectors, any 8 output vectors, so that the columns between rows are not computed. Rows are split across cores in parts of equal
 /// nonzero counts; tiles are the outer loop, so the input slices a tile reads stay in cache across output channels.
+/// Where the plan has bands of output rows (<see cref="LiveRows"/>), tiles are cut per band and compute only the band's
+/// live kernel rows.
 /// </summary>
 internal static unsafe class SparseConv
 {
@@ -31,32 +33,73 @@ internal static unsafe class SparseConv
         // not computed. Otherwise a tile is 128 consecutive buffer columns, valid or not, which touch fewer cache lines.
         if (vectorTiles && !output.WholeVectors) throw new ArgumentException("SparseConv: vector tiles need output rows of whole vectors.");
         int vectors = vectorTiles ? output.Images * output.Height * (output.Width / 16) : 0;
-        // Wide, shallow layers (many tiles, at most 64 output channels) are split by columns: each core then reads only its
-        // part of the input and writes only its part of the output, instead of every core streaming the whole input for its
-        // rows. Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache
-        // (512 rows by columns measured 5-15% slower on DeepLab's dilated layers).
-        int threads = parts.Length - 1, tiles = vectors > 0 ? (vectors + 7) / 8 : (columns + Tile - 1) / Tile;
-        bool byColumns = threads > 1 && tiles >= 8 * threads && w.Rows <= 64;
-        fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = w.Value) fixed (int* packFrom = plan.PackFrom)
+        // Tiles are cut from segments: the whole output, or, with bands (LiveRows), each band of output rows of each image,
+        // which computes only its own run of each row's nonzeros.
+        var bands = plan.Bands;
+        int nseg = bands is null ? 1 : output.Images * bands.Length;
+        Segment* segs = stackalloc Segment[Math.Min(nseg, 256)];
+        var heap = nseg > 256 ? new Segment[nseg] : null;
+        fixed (Segment* hs = heap) fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = plan.Values ?? w.Value) fixed (int* packFrom = plan.PackFrom)
+        fixed (int* bandRuns = plan.BandRuns)
         {
+            if (hs != null) segs = hs;
+            int tiles = 0;
+            for (int i = 0; i < nseg; i++)
+            {
+                int first, count, kh0 = 0, kh1 = plan.KernelTaps / plan.KernelW;
+                int* from = starts, to = starts + 1;
+                int step = 1;
+                if (bands is null) (first, count) = (0, vectorTiles ? vectors : columns);
+                else
+                {
+                    var band = bands[i % bands.Length];
+                    (kh0, kh1) = (band.Kh0, band.Kh1);
+                    int img = i / bands.Length, rows = band.Row1 - band.Row0;
+                    if (vectorTiles) (first, count) = ((img * output.Height + band.Row0) * (output.Width / 16), rows * (output.Width / 16));
+                    else (first, count) = ((img * output.PhaseRows + band.Row0) * output.PhaseWidth, (rows - 1) * output.PhaseWidth + output.Width);
+                    from = bandRuns + (long)(i % bands.Length) * 2 * w.Rows * (plan.Blocks + 1);
+                    to = from + 1;
+                    step = 2;
+                }
+                segs[i] = new Segment { First = first, Count = count, TileStart = tiles, From = from, To = to, Step = step, Kh0 = kh0, Kh1 = kh1 };
+                tiles += vectorTiles ? (count + 7) / 8 : (count + Tile - 1) / Tile;
+            }
+            // Wide, shallow layers (many tiles, at most 64 output channels) are split by columns: each core then reads only its
+            // part of the input and writes only its part of the output, instead of every core streaming the whole input for its
+            // rows. Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache
+            // (512 rows by columns measured 5-15% slower on DeepLab's dilated layers).
+            int threads = parts.Length - 1;
+            bool byColumns = threads > 1 && tiles >= 8 * threads && w.Rows <= 64;
             var body = new Body
             {
-                Starts = starts, Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Columns = columns, Output = output, Parts = parts,
-                Rows = w.Rows, AllTiles = tiles, SplitTiles = byColumns, Threads = threads, Vectors = vectors,
+                Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Output = output, Parts = parts,
+                Rows = w.Rows, AllTiles = tiles, SplitTiles = byColumns, Threads = threads, Vectors = vectorTiles,
+                Segs = segs, Segments = nseg,
                 PackFrom = packFrom, PackTaps = plan.PackFrom is null ? 0 : plan.TapsPerBlock, Taps = plan.Taps,
+                KernelTaps = plan.KernelTaps, KernelRows = plan.KernelTaps / plan.KernelW, KernelW = plan.KernelW,
             };
             WorkerPool.For(threads, ref body);
         }
     }
 
+    /// <summary>
+    /// Consecutive output units (columns of the buffer, or output vectors) computed with one set of each row's and
+    /// block's nonzero runs: run (r, b) is [From[i·Step], To[i·Step]) for i = r·(Blocks + 1) + b. Its tiles are numbered
+    /// from <see cref="TileStart"/>. Its nonzeros lie on kernel rows [Kh0, Kh1).
+    /// </summary>
+    private struct Segment { public int First, Count, TileStart, Step, Kh0, Kh1; public int* From, To; }
+
     private struct Body : IParallelBody
     {
-        public int* Starts; public int Blocks; public int* Offs; public float* Val; public float* Buf; public int Columns; public SparseOutput Output; public int[] Parts;
+        public int Blocks; public int* Offs; public float* Val; public float* Buf; public SparseOutput Output; public int[] Parts;
         /// <summary>With <see cref="SplitTiles"/>, part p takes every row and tiles [p·AllTiles/Threads, (p+1)·AllTiles/Threads); otherwise rows Parts[p]..Parts[p+1] and every tile.</summary>
-        public int Rows, AllTiles, Threads, Vectors;
-        public bool SplitTiles;
+        public int Rows, AllTiles, Threads;
+        public bool SplitTiles, Vectors;
+        public Segment* Segs; public int Segments;
         /// <summary>With <see cref="PackTaps"/> &gt; 0, each block's tap slices of a tile are copied into an aligned panel first (see <see cref="Pack"/>).</summary>
         public int* PackFrom; public int PackTaps, Taps;
+        /// <summary>Taps per input channel (Kh·Kw), and the kernel's rows and width, for <see cref="Pack"/> to skip a band's dead kernel rows.</summary>
+        public int KernelTaps, KernelRows, KernelW;
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int p)
         {
@@ -70,33 +113,38 @@ internal static unsafe class SparseConv
             int* cols = stackalloc int[8], packCols = stackalloc int[8];
             long* yo = stackalloc long[8], ro = stackalloc long[8];
             // Vector tiles on AVX-512: the last block's kernel applies the epilogue and stores each vector straight into y.
-            bool fused = Vectors > 0 && wide;
+            bool fused = Vectors && wide;
             float* y = Output.Y, res = Output.Residual;
             long ycs = Output.YChannelStride, rcs = Output.RChannelStride;
             for (int j = 0; j < 8; j++) packCols[j] = 16 * j;
             var runs = stackalloc Run8[8];
             var packRent = PackTaps > 0 ? BufferPool.Rent(PackTaps * Tile + Simd.AlignSlack) : null;
+            int s = 0;
             fixed (float* rented = rent) fixed (float* packRented = packRent)
             {
                 float* panel = rent is null ? stack : rented, pack = PackTaps > 0 ? Simd.Align64(packRented) : null;
                 for (int t = t0; t < t1; t++)
                 {
-                    int nruns = Vectors > 0 ? VectorTile(t, cols, runs, yo, ro) : 0, col = t * Tile;
-                    if (Vectors == 0) for (int j = 0; j < 8; j++) cols[j] = col + 16 * j;
+                    while (s + 1 < Segments && Segs[s + 1].TileStart <= t) s++;
+                    var seg = Segs[s];
+                    int local = t - seg.TileStart, step = seg.Step;
+                    int* from = seg.From, to = seg.To;
+                    int nruns = Vectors ? VectorTile(seg.First + local * 8, seg.First + seg.Count - 1, cols, runs, yo, ro) : 0, col = seg.First + local * Tile;
+                    if (!Vectors) for (int j = 0; j < 8; j++) cols[j] = col + 16 * j;
                     for (int b = 0; b < Blocks; b++)
                     {
                         float* src = Buf; int* at = cols;
-                        if (pack is not null) { Pack(b, cols, pack, wide); src = pack; at = packCols; }
+                        if (pack is not null) { Pack(b, cols, pack, wide, seg.Kh0, seg.Kh1); src = pack; at = packCols; }
                         bool last = fused && b == Blocks - 1;
                         for (int r = r0; r < r1; r++)
                         {
-                            int a = Starts[r * stride + b], n = Starts[r * stride + b + 1] - a;
+                            int i = (r * stride + b) * step, a = from[i], n = to[i] - a;
                             if (b > 0 && n == 0 && !last) continue;
                             float* o = panel + (long)(r - r0) * Tile;
                             if (last)
                             {
-                                var to = new OutVectors(y + r * ycs, res is null ? null : res + r * rcs, yo, ro, Output.Bias(r), Output.Act);
-                                Vectors512(src, at, Offs + a, Val + a, n, o, b > 0, &to);
+                                var dst = new OutVectors(y + r * ycs, res is null ? null : res + r * rcs, yo, ro, Output.Bias(r), Output.Act);
+                                Vectors512(src, at, Offs + a, Val + a, n, o, b > 0, &dst);
                             }
                             else if (wide) Vectors512(src, at, Offs + a, Val + a, n, o, b > 0);
                             else Vectors256(src, at, Offs + a, Val + a, n, o, b > 0);
@@ -106,9 +154,9 @@ internal static unsafe class SparseConv
                     for (int r = r0; r < r1; r++)
                     {
                         float* o = panel + (long)(r - r0) * Tile;
-                        if (Vectors > 0)
+                        if (Vectors)
                             for (int k = 0; k < nruns; k++) Output.StoreRun(o + runs[k].First * 16, r, runs[k].Image, runs[k].Row, runs[k].X, runs[k].Count * 16);
-                        else Output.Store(o, r, col, Math.Min(Tile, Columns - col));
+                        else Output.Store(o, r, col, Math.Min(Tile, seg.First + seg.Count - col));
                     }
                 }
             }
@@ -117,15 +165,17 @@ internal static unsafe class SparseConv
         }
 
         /// <summary>
-        /// Copies the 8 vectors of the tile (buffer columns <paramref name="cols"/>) of each tap of block b into
+        /// Copies the 8 vectors of the tile (buffer columns <paramref name="cols"/>) of each tap of block b whose kernel row
+        /// is in [<paramref name="kh0"/>, <paramref name="kh1"/>) into
         /// <paramref name="pack"/>, a tile per tap, 64-byte aligned: the kernel's loads then each read one cache line, and
         /// each copied vector serves every output channel with a nonzero on that tap.
         /// </summary>
-        private void Pack(int b, int* cols, float* pack, bool wide)
+        private void Pack(int b, int* cols, float* pack, bool wide, int kh0, int kh1)
         {
             int t0 = b * PackTaps, t1 = Math.Min(Taps, t0 + PackTaps);
             for (int t = t0; t < t1; t++)
             {
+                if (kh1 - kh0 < KernelRows && (uint)(t % KernelTaps / KernelW - kh0) >= (uint)(kh1 - kh0)) continue;   // a dead kernel row of this band: never read
                 float* s = Buf + PackFrom[t], d = pack + (long)(t - t0) * Tile;
                 if (wide) for (int j = 0; j < 8; j++) Vector512.Load(s + cols[j]).Store(d + 16 * j);
                 else for (int j = 0; j < 8; j++) { Vector256.Load(s + cols[j]).Store(d + 16 * j); Vector256.Load(s + cols[j] + 8).Store(d + 16 * j + 8); }
@@ -133,20 +183,21 @@ internal static unsafe class SparseConv
         }
 
         /// <summary>
-        /// Tile t of vector tiles: the buffer column of each of its 8 output vectors (a short last tile repeats its last
-        /// vector, computed and not stored, or stored twice with the same values by the fused epilogue), the runs of
-        /// vectors that lie side by side in one output row, and each vector's place in y and in the residual (channel 0).
+        /// The vector tile of output vectors [<paramref name="v0"/>, v0 + 8) (a tile reaching past <paramref name="last"/>
+        /// repeats that vector, computed and not stored, or stored twice with the same values by the fused epilogue): the
+        /// buffer column of each, the runs of vectors that lie side by side in one output row, and each vector's place in y
+        /// and in the residual (channel 0).
         /// </summary>
-        private int VectorTile(int t, int* cols, Run8* runs, long* yo, long* ro)
+        private int VectorTile(int v0, int last, int* cols, Run8* runs, long* yo, long* ro)
         {
             int perRow = Output.Width / 16, perImage = Output.Height * perRow, hq = Output.PhaseRows, wq = Output.PhaseWidth;
             int nruns = 0;
             for (int j = 0; j < 8; j++)
             {
-                int v = Math.Min(t * 8 + j, Vectors - 1), img = v / perImage, rem = v - img * perImage, row = rem / perRow, x = (rem - row * perRow) * 16;
+                int v = Math.Min(v0 + j, last), img = v / perImage, rem = v - img * perImage, row = rem / perRow, x = (rem - row * perRow) * 16;
                 cols[j] = (img * hq + row) * wq + x;
                 yo[j] = Output.YOffset(img, row, x); ro[j] = Output.ROffset(img, row, x);
-                if (t * 8 + j >= Vectors) continue;
+                if (v0 + j > last) continue;
                 if (nruns > 0 && runs[nruns - 1].Image == img && runs[nruns - 1].Row == row) runs[nruns - 1].Count++;
                 else runs[nruns++] = new Run8 { First = j, Image = img, Row = row, X = x, Count = 1 };
             }

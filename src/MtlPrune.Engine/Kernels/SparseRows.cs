@@ -38,27 +38,65 @@ internal sealed class SparseRows
     /// nonzeros for each block of <paramref name="channelsPerBlock"/> input channels begin (rows are in tap order, so a
     /// block is a contiguous run of each row). With <paramref name="packed"/>, the kernel first copies each block's tap
     /// slices of a tile into a panel of <see cref="SparseConv.Tile"/> floats per tap, and a nonzero's offset is its tap's
-    /// place in that panel instead.
+    /// place in that panel instead. With <paramref name="bands"/> (<see cref="LiveRows"/>), each row's nonzeros within a
+    /// block are ordered by kernel row (taps are c·Kh·Kw + i·<paramref name="kernelW"/> + j), so that a band's live kernel
+    /// rows are one run of them, and the plan holds those runs per band and its own values in that order.
     /// </summary>
-    public SparsePlan Plan(int[] tapOffsets, int tapsPerChannel, int channelsPerBlock, bool packed = false)
+    public SparsePlan Plan(int[] tapOffsets, int tapsPerChannel, int channelsPerBlock, bool packed = false, LiveRows.Band[]? bands = null, int kernelW = 1)
     {
-        var offsets = new int[Nonzeros];
         int tapsPerBlock = channelsPerBlock * tapsPerChannel;
-        for (int k = 0; k < offsets.Length; k++) offsets[k] = packed ? Tap[k] % tapsPerBlock * SparseConv.Tile : tapOffsets[Tap[k]];
-        int channels = Taps / tapsPerChannel, blocks = (channels + channelsPerBlock - 1) / channelsPerBlock;
-        var starts = new int[Rows * (blocks + 1)];
+        int channels = Taps / tapsPerChannel, blocks = (channels + channelsPerBlock - 1) / channelsPerBlock, stride = blocks + 1;
+        var starts = new int[Rows * stride];
         for (int r = 0; r < Rows; r++)
         {
             int k = RowStart[r];
             for (int b = 0; b < blocks; b++)
             {
-                starts[r * (blocks + 1) + b] = k;
+                starts[r * stride + b] = k;
                 int end = (b + 1) * channelsPerBlock * tapsPerChannel;
                 while (k < RowStart[r + 1] && Tap[k] < end) k++;
             }
-            starts[r * (blocks + 1) + blocks] = RowStart[r + 1];
+            starts[r * stride + blocks] = RowStart[r + 1];
         }
-        return new SparsePlan(offsets, starts, blocks, packed ? tapOffsets : null, tapsPerBlock, Taps);
+        // The nonzeros in the plan's order: as stored, or, with bands, by kernel row within each row's block.
+        var order = new int[Nonzeros];
+        for (int k = 0; k < order.Length; k++) order[k] = k;
+        int KernelRow(int k) => Tap[k] % tapsPerChannel / kernelW;
+        if (bands is not null)
+            for (int r = 0; r < Rows; r++)
+                for (int b = 0; b < blocks; b++)
+                {
+                    int a = starts[r * stride + b], e = starts[r * stride + b + 1];
+                    var run = order.AsSpan(a, e - a);
+                    var keys = new int[run.Length];
+                    for (int q = 0; q < keys.Length; q++) keys[q] = KernelRow(run[q]) * Taps + Tap[run[q]];   // stable: by kernel row, then tap
+                    keys.AsSpan().Sort(run);
+                }
+        var offsets = new int[Nonzeros];
+        for (int q = 0; q < offsets.Length; q++) offsets[q] = packed ? Tap[order[q]] % tapsPerBlock * SparseConv.Tile : tapOffsets[Tap[order[q]]];
+        float[]? values = null;
+        int[]? bandRuns = null;
+        if (bands is not null)
+        {
+            values = new float[Nonzeros];
+            for (int q = 0; q < values.Length; q++) values[q] = Value[order[q]];
+            // Per band, each row's and block's run [from, to) of live kernel rows, as pairs: from at 2·(r·stride + b), to after it.
+            bandRuns = new int[bands.Length * 2 * Rows * stride];
+            for (int bi = 0; bi < bands.Length; bi++)
+            {
+                var runs = bandRuns.AsSpan(bi * 2 * Rows * stride, 2 * Rows * stride);
+                for (int r = 0; r < Rows; r++)
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        int a = starts[r * stride + b], e = starts[r * stride + b + 1];
+                        while (a < e && KernelRow(order[a]) < bands[bi].Kh0) a++;
+                        int to = a;
+                        while (to < e && KernelRow(order[to]) < bands[bi].Kh1) to++;
+                        runs[2 * (r * stride + b)] = a; runs[2 * (r * stride + b) + 1] = to;
+                    }
+            }
+        }
+        return new SparsePlan(offsets, starts, blocks, packed ? tapOffsets : null, tapsPerBlock, Taps, values, bands, bandRuns, tapsPerChannel, kernelW);
     }
 
     /// <summary>Row ranges of about equal nonzero counts, for <paramref name="parts"/> threads.</summary>
@@ -79,5 +117,8 @@ internal sealed class SparseRows
 /// <summary>
 /// A convolution's nonzeros laid out for one input geometry (<see cref="SparseRows.Plan"/>). <see cref="PackFrom"/>, when
 /// set, holds every tap's buffer offset: the kernel packs block b's taps [b·TapsPerBlock, (b+1)·TapsPerBlock) ∩ [0, Taps).
+/// With <see cref="Bands"/>, <see cref="Values"/> holds the nonzeros in the plan's order, and <see cref="BandRuns"/>, band
+/// after band, the run of each row and block that band computes, as (from, to) pairs. Taps are c·KernelTaps + i·KernelW + j.
 /// </summary>
-internal sealed record SparsePlan(int[] Offsets, int[] BlockStart, int Blocks, int[]? PackFrom = null, int TapsPerBlock = 0, int Taps = 0);
+internal sealed record SparsePlan(int[] Offsets, int[] BlockStart, int Blocks, int[]? PackFrom = null, int TapsPerBlock = 0, int Taps = 0,
+    float[]? Values = null, LiveRows.Band[]? Bands = null, int[]? BandRuns = null, int KernelTaps = 1, int KernelW = 1);

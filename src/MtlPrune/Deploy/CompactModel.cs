@@ -363,9 +363,11 @@ public sealed class CompactModel
             var (sparse, tiling, sparseCopies, packed) = (double.PositiveInfinity, SparseTiling.Columns, false, false);
             if (conv.CanRunSparse)
             {
-                sparse = Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.Off);
-                if (outS[3] % 16 == 0 && Time(ConvKind.Sparse, SparseTiling.Vectors, ShiftedCopies.Off) is var v && v < sparse) (sparse, tiling) = (v, SparseTiling.Vectors);
-                if (Time(ConvKind.Sparse, tiling, ShiftedCopies.Off, true) is var pk && pk < sparse) (sparse, packed) = (pk, true);
+                // Every tiling with and without packing: packing changes which tiling wins (on DeepLab's 36×48 maps column
+                // tiles beat vector tiles read in place, and packed vector tiles beat both, by 10-25%).
+                foreach (var t in outS[3] % 16 == 0 ? new[] { SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Columns })
+                    foreach (var p in new[] { false, true })
+                        if (Time(ConvKind.Sparse, t, ShiftedCopies.Off, p) is var ms && ms < sparse) (sparse, tiling, packed) = (ms, t, p);
                 if (copiable && Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.On, packed) is var sc && sc < sparse) (sparse, tiling, sparseCopies) = (sc, SparseTiling.Columns, true);
             }
             conv.Kind = sparse < dense ? ConvKind.Sparse : ConvKind.Dense;

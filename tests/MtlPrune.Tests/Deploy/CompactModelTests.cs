@@ -169,15 +169,18 @@ public class CompactModelTests
         g.Outputs.Add(new("stem", stem));
         var cm = new CompactModel(g, (32, 32));
         var got = cm.Run(x);
-        foreach (var t in model.Tasks) Assert.Equal(want[t.Name].ToArray(), got[t.Name].ToArray());
-        Assert.Equal(want["seg"].ToArray(), got["seg again"].ToArray());
+        // Each model times its own kernels, and different kernels (dense or sparse, blocks of other sizes) sum in other
+        // orders: equal to the last few bits.
+        static void Same(float[] a, float[] b) { Assert.Equal(a.Length, b.Length); for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5f * (1 + Math.Abs(a[i])), $"[{i}] {a[i]} vs {b[i]}"); }
+        foreach (var t in model.Tasks) Same(want[t.Name].ToArray(), got[t.Name].ToArray());
+        Assert.Equal(got["seg"].ToArray(), got["seg again"].ToArray());
         Assert.Equal(cm.OutputShape("stem", 1, 32, 32), got["stem"].Shape);
         Assert.Contains(got["stem"].ToArray(), v => v != 0);
         // Caller buffers larger than the output: only the output's own values are written.
         var outs = cm.Tasks.ToDictionary(t => t, t => Enumerable.Repeat(float.NaN, cm.OutputShape(t, 1, 32, 32).Aggregate(1, (a, b) => a * b) + 5).ToArray());
         cm.Run(x.ToArray(), 1, 32, 32, outs);
         foreach (var t in cm.Tasks) Assert.All(outs[t][^5..], v => Assert.True(float.IsNaN(v)));
-        Assert.Equal(want["depth"].ToArray(), outs["depth"][..^5]);
+        Same(want["depth"].ToArray(), outs["depth"][..^5]);
     }
 
     [Fact]

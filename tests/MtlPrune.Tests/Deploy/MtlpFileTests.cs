@@ -133,11 +133,16 @@ public class MtlpFileTests
         var x = Tensor.Normal(new[] { 1, 3, 20, 20 }, new Rng(1));
         foreach (var kind in new[] { Engine.Inference.ConvKind.Dense, Engine.Inference.ConvKind.Sparse })
         {
-            // The same kernels on both sides (a timed choice may differ between two loads), so the outputs are bit-equal.
+            // The same kernel on both sides (a timed choice may differ between two loads). Its variants are timed too, and
+            // with bands of live kernel rows (LiveRows) blocks of another size sum in another order: equal to the last bits.
             var ca = new CompactModel(g); ca.ForceKernels(kind);
             var cb = new CompactModel(back); cb.ForceKernels(kind);
             var a = ca.Run(x); var b2 = cb.Run(x);
-            foreach (var t in a.Keys) Assert.Equal(a[t].ToArray(), b2[t].ToArray());
+            foreach (var t in a.Keys)
+            {
+                float[] u = a[t].ToArray(), v = b2[t].ToArray();
+                for (int i = 0; i < u.Length; i++) Assert.True(Math.Abs(u[i] - v[i]) <= 1e-5f * (1 + Math.Abs(u[i])), $"{t}[{i}] {u[i]} vs {v[i]}");
+            }
         }
         // Each tensor takes the smallest of the three encodings.
         foreach (var e in table)
