@@ -175,10 +175,19 @@ public class InferenceKernelTests
             var want = Tensor.Interpolate(x, oh, ow, ResizeMode.Bilinear, false).ToArray();
             for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - want[i]) <= 1e-6f, $"{oh}×{ow} [{i}] {y[i]} vs {want[i]}");
         }
-        var m = new float[3 * 4 * 5];
-        var (ho, wo) = InferenceOps.MaxPool2d(x.ToArray(), 3, 7, 9, 3, 2, 1, true, m);
-        Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).Shape[2..], new[] { ho, wo });
-        Assert.Equal(Tensor.MaxPool2d(x, (3, 3), (2, 2), (1, 1), true).ToArray(), m.Take(3 * ho * wo));
+        // Max pooling, with NaNs that must win wherever a window holds one, on several kernels, strides and paddings.
+        var xs = x.ToArray();
+        xs[10] = float.NaN; xs[70] = float.NaN;
+        var xn = Tensor.FromArray(xs, 1, 3, 7, 9);
+        foreach (var (k, s, p, ceil) in new[] { (3, 2, 1, true), (3, 2, 1, false), (2, 2, 0, false), (3, 1, 1, false), (5, 3, 2, true), (1, 1, 0, false) })
+        {
+            var want = Tensor.MaxPool2d(xn, (k, k), (s, s), (p, p), ceil);
+            var m = new float[want.Numel + 3];
+            var (ho, wo) = InferenceOps.MaxPool2d(xs, 3, 7, 9, k, s, p, ceil, m);
+            Assert.Equal(want.Shape[2..], new[] { ho, wo });
+            Assert.Equal(want.ToArray(), m.Take(3 * ho * wo));
+            Assert.Contains(m.Take(3 * ho * wo), float.IsNaN);
+        }
     }
 }
 
