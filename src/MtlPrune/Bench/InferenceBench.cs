@@ -78,10 +78,12 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
         var denseGraph = GraphPasses.Optimize(ModelLowering.Lower(model));
         var dense = Measure(network, input, 0, "dense", denseGraph, h, w, ConvKind.Dense, tmp, out double denseMs);
         Rows.Add(dense);
-        // The engine's own forward pass (eval mode, no gradients): the dense baseline must not be slower than this.
+        // The engine's own forward pass (eval mode, no gradients), as `bench engine` times it (in a buffer scope, so its
+        // tensors reuse pooled buffers: without one, every run allocated fresh arrays and took 6× as long on resnet-mini):
+        // the dense baseline must not be slower than this.
         progress?.Invoke($"{network} {input}: engine forward");
         var xin = Tensor.Normal(new[] { 1, 3, h, w }, new Rng(1));
-        var (denseAgain, eager) = BenchTimer.Paired(_dense!, () => { using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2);
+        var (denseAgain, eager) = BenchTimer.Paired(_dense!, () => { using var scope = BufferScope.Begin(); using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2);
         var (dm, _) = denseGraph.Macs(h, w);
         Rows.Add(new InferRow(network, input, 0, "engine forward (eval, no grad)", eager.MedianMs, eager.MinMs, eager.MaxMs, eager.Runs, dm, dm, 0,
             denseAgain.MedianMs / eager.MedianMs, 2.0 * dm / (eager.MedianMs * 1e-3) / 1e9, null, 0, denseGraph.Nodes.Count(n => n.Op == GraphOp.Conv), eager.AllocatedBytesPerRun, null, null));
