@@ -69,7 +69,7 @@ internal sealed class SparseRows
                     int a = starts[r * stride + b], e = starts[r * stride + b + 1];
                     var run = order.AsSpan(a, e - a);
                     var keys = new int[run.Length];
-                    for (int q = 0; q < keys.Length; q++) keys[q] = KernelRow(run[q]) * Taps + Tap[run[q]];   // stable: by kernel row, then tap
+                    for (int q = 0; q < keys.Length; q++) keys[q] = KernelRow(run[q]) * Taps + Tap[run[q]];   // by kernel row, then tap (keys are unique)
                     keys.AsSpan().Sort(run);
                 }
         var offsets = new int[Nonzeros];
