@@ -127,9 +127,11 @@ public sealed class EngineBench
         int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
         var dy = Tensor.Normal(new[] { n, o, ho, wo }, rng);
         double flops = 2.0 * n * o * ho * wo * c * k * k;
-        var fwd = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvForward(x, wt, s, p), _runs);
-        var bi = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardInput(dy, wt, x.Shape, s, p), _runs);
-        var bw = BenchTimer.Measure(() => Engine.Kernels.GemmApi.ConvBackwardWeight(dy, x, wt.Shape, s, p), _runs);
+        // Each call in a buffer scope, as in a training step: its result comes from the buffer pool. Without one, every
+        // call allocated a fresh 6 MB output, and the forward's median (timed first) swung between 6 and 30 ms.
+        var fwd = BenchTimer.Measure(() => { using var _ = BufferScope.Begin(); Engine.Kernels.GemmApi.ConvForward(x, wt, s, p); }, _runs);
+        var bi = BenchTimer.Measure(() => { using var _ = BufferScope.Begin(); Engine.Kernels.GemmApi.ConvBackwardInput(dy, wt, x.Shape, s, p); }, _runs);
+        var bw = BenchTimer.Measure(() => { using var _ = BufferScope.Begin(); Engine.Kernels.GemmApi.ConvBackwardWeight(dy, x, wt.Shape, s, p); }, _runs);
         Report("conv", name + " forward", fwd, flops, null, goalFwd is double g ? $">= {g * 100:F0}% of peak" : null, goalFwd is double g1 ? fwd.Gflops(flops) / Peak2 >= g1 : null, goalFwd);
         Report("conv", name + " input-grad", bi, flops, null, null, null);
         Report("conv", name + " weight-grad", bw, flops, null, null, null);
