@@ -351,7 +351,7 @@ public sealed class InferenceConv
         long bytesPerChannel = shifted || packed ? 4L * Kernel.H * Kernel.W * SparseConv.Tile
             : 4L * g.Phases * Kernel.H * (SparseConv.Tile + (Kernel.W - 1) * Dilation.W / Stride.W + 1);
         var bands = LiveRows.Of(g);
-        double live = bands is null ? 1 : bands.Sum(b => (double)(b.Row1 - b.Row0) * (b.Kh1 - b.Kh0)) / ((double)g.Ho * g.Kh);
+        double live = bands is null ? 1 : (double)LiveRows.LiveKernelRows(bands) / ((long)g.Ho * g.Kh);
         double nonzerosPerChannel = live * Nonzeros / ((long)OutChannels * InChannels);
         long forWork = (long)Math.Ceiling(MinNonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
         int perBlock = (int)Math.Clamp(Math.Max(24 * 1024 / bytesPerChannel, forWork), 1, InChannels);

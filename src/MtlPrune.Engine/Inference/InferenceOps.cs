@@ -83,7 +83,12 @@ public static class InferenceOps
                     {
                         int j0 = Math.Max(0, ow * S - P), j1 = Math.Min(W, ow * S - P + K);
                         float best = float.NegativeInfinity;
-                        for (int j = j0; j < j1; j++) { float v = row[j]; if (v > best || float.IsNaN(v)) best = v; if (float.IsNaN(best)) break; }
+                        for (int j = j0; j < j1; j++)
+                        {
+                            float v = row[j];
+                            if (float.IsNaN(v)) { best = v; break; }
+                            if (v > best) best = v;
+                        }
                         d[ow] = best;
                     }
                 }

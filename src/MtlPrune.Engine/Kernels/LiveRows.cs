@@ -34,17 +34,24 @@ internal static class LiveRows
     private static Band[]? Compute(in PaddedConv.Geometry g)
     {
         var bands = new List<Band>();
-        long dead = 0;
         for (int y = 0; y < g.Ho;)
         {
             var live = Live(g, y);
             int y1 = y + 1;
             while (y1 < g.Ho && Live(g, y1) == live) y1++;
             bands.Add(new Band(y, y1, live.Kh0, live.Kh1));
-            dead += (long)(y1 - y) * (g.Kh - (live.Kh1 - live.Kh0));
             y = y1;
         }
+        long dead = (long)g.Ho * g.Kh - LiveKernelRows(bands);
         return dead >= MinSaving * g.Ho * g.Kh ? bands.ToArray() : null;
+    }
+
+    /// <summary>Σ over the bands of output rows × live kernel rows: of Ho·Kh, the (output row, kernel row) pairs computed.</summary>
+    public static long LiveKernelRows(IEnumerable<Band> bands)
+    {
+        long live = 0;
+        foreach (var b in bands) live += (long)(b.Row1 - b.Row0) * (b.Kh1 - b.Kh0);
+        return live;
     }
 
     /// <summary>The kernel rows [Kh0, Kh1) that read the input at output row <paramref name="y"/> (empty when none does).</summary>
