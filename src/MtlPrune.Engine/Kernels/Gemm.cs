@@ -19,6 +19,9 @@ internal static unsafe class Gemm
 
     [ThreadStatic] private static float[]? _packA, _packB;
 
+    /// <summary>Whether <see cref="RunOffsets"/> takes the 8×48 micro-kernel where it fits (on by default; off only to compare in benchmarks).</summary>
+    internal static bool WideOffsets { get; set; } = true;
+
     /// <summary>Number of threads GEMMs may use (defaults to the core count).</summary>
     public static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
@@ -135,6 +138,7 @@ internal static unsafe class Gemm
     {
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc + 16, pinned: true);
         float* tile = stackalloc float[Mr * Nr];
+        bool wide = Simd.Use512 && WideOffsets;
         fixed (float* pA0 = packA)
         {
             float* pA = Simd.Align64(pA0);
@@ -146,27 +150,32 @@ internal static unsafe class Gemm
                 {
                     int mc = Math.Min(Mc, m - ic);
                     for (int ir = 0; ir < mc; ir += Mr) Pack.PanelA(a, ic + ir, m, pc, kc, pA + ir * kc);
-                    for (int jr = j0; jr < j1; jr += Nr)
-                    {
-                        int nr = Math.Min(Nr, j1 - jr);
+                    // With AVX-512, full 8-row tiles over whole 48-column steps take the wide kernel; the rest (the last rows
+                    // when mc is not a multiple of 8, and the columns past the last whole step) the 8×32 kernel.
+                    int jw = wide ? j0 + (j1 - j0) / MicroKernel.NrWide * MicroKernel.NrWide : j0, full = mc / Mr * Mr;
+                    for (int jr = j0; jr < jw; jr += MicroKernel.NrWide)
+                        for (int ir = 0; ir < full; ir += Mr)
+                            MicroKernel.RunOffsetsWide(pA + ir * kc, b + jr, off + pc, c + (long)(ic + ir) * ldc + jr, ldc, kc, acc);
+                    if (full < mc)
+                        for (int jr = j0; jr < jw; jr += Nr) OffsetTile(pA + full * kc, b + jr, off + pc, c + (long)(ic + full) * ldc + jr, ldc, kc, acc, mc - full, Math.Min(Nr, jw - jr), tile);
+                    for (int jr = jw; jr < j1; jr += Nr)
                         for (int ir = 0; ir < mc; ir += Mr)
-                        {
-                            int mr = Math.Min(Mr, mc - ir);
-                            float* cTile = c + (long)(ic + ir) * ldc + jr;
-                            if (mr == Mr && nr == Nr) MicroKernel.RunOffsets(pA + ir * kc, b + jr, off + pc, cTile, ldc, kc, acc);
-                            else
-                            {
-                                for (int r = 0; r < Mr; r++)
-                                    for (int j = 0; j < Nr; j++) tile[r * Nr + j] = acc && r < mr && j < nr ? cTile[(long)r * ldc + j] : 0f;
-                                MicroKernel.RunOffsets(pA + ir * kc, b + jr, off + pc, tile, Nr, kc, true);
-                                for (int r = 0; r < mr; r++)
-                                    for (int j = 0; j < nr; j++) cTile[(long)r * ldc + j] = tile[r * Nr + j];
-                            }
-                        }
-                    }
+                            OffsetTile(pA + ir * kc, b + jr, off + pc, c + (long)(ic + ir) * ldc + jr, ldc, kc, acc, Math.Min(Mr, mc - ir), Math.Min(Nr, j1 - jr), tile);
                 }
             }
         }
+    }
+
+    /// <summary>An mr×nr tile of <see cref="OffsetRange"/> with the 8×32 kernel: in place when whole, else through a scratch tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void OffsetTile(float* a, float* b, int* off, float* c, int ldc, int kc, bool acc, int mr, int nr, float* tile)
+    {
+        if (mr == Mr && nr == Nr) { MicroKernel.RunOffsets(a, b, off, c, ldc, kc, acc); return; }
+        for (int r = 0; r < Mr; r++)
+            for (int j = 0; j < Nr; j++) tile[r * Nr + j] = acc && r < mr && j < nr ? c[(long)r * ldc + j] : 0f;
+        MicroKernel.RunOffsets(a, b, off, tile, Nr, kc, true);
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) c[(long)r * ldc + j] = tile[r * Nr + j];
     }
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>
