@@ -16,7 +16,13 @@ public class ConvReferenceTests
         d.Add(new[] { 4, 16, 20, 21 }, new[] { 24, 16, 3, 3 }, 1, 1, 1, 1, false);
         d.Add(new[] { 3, 20, 17, 17 }, new[] { 40, 20, 3, 3 }, 2, 1, 1, 1, false);
         d.Add(new[] { 2, 33, 9, 9 }, new[] { 17, 33, 1, 1 }, 2, 0, 1, 1, true);
-        d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);    // ≥ 64 output channels: GEMM weight gradient
+        d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);    // 64 output channels: dot-product weight gradient
+        // ≥ 96 output channels: the weight gradient as a packed GEMM (PaddedConv.WeightGradGemmRows), taps not a multiple of 4 or 32.
+        d.Add(new[] { 2, 5, 7, 9 }, new[] { 100, 5, 3, 3 }, 1, 1, 1, 1, true);
+        d.Add(new[] { 2, 4, 9, 8 }, new[] { 96, 4, 3, 3 }, 2, 1, 1, 1, false);
+        d.Add(new[] { 1, 6, 8, 10 }, new[] { 128, 6, 3, 3 }, 1, 2, 2, 1, false);
+        d.Add(new[] { 1, 4, 6, 6 }, new[] { 192, 2, 3, 3 }, 1, 1, 1, 2, false);
+        d.Add(new[] { 3, 40, 5, 6 }, new[] { 97, 40, 1, 1 }, 1, 0, 1, 1, false);
         d.Add(new[] { 2, 6, 11, 9 }, new[] { 72, 6, 3, 3 }, 2, 1, 1, 1, true);
         d.Add(new[] { 1, 3, 9, 75 }, new[] { 4, 3, 3, 3 }, 2, 1, 1, 1, false);    // wide rows: the vector stride-2 gather, odd width
         d.Add(new[] { 2, 2, 6, 68 }, new[] { 3, 2, 1, 1 }, 2, 0, 1, 1, true);     // even width, no padding

@@ -1,4 +1,3 @@
-using System.Buffers;
 
 namespace MtlPrune.Engine.Kernels;
 
@@ -155,7 +154,7 @@ internal static unsafe class ConvKernels
         {
             // dX = conv(dY, W̃) with W̃[c, o, i, j] = W[o, c, Kh−1−i, Kw−1−j], padding D·(K−1) − P.
             int taps = s.Og * g.Kh * g.Kw;
-            var wt = ArrayPool<float>.Shared.Rent(s.Groups * s.Cg * taps);
+            var wt = BufferPool.Rent(s.Groups * s.Cg * taps);
             int kk = g.Kh * g.Kw;
             for (int gi = 0; gi < s.Groups; gi++)
                 for (int c = 0; c < s.Cg; c++)
@@ -181,12 +180,12 @@ internal static unsafe class ConvKernels
                                 pdy + dyOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, gt, offsets,
                                 pdx + dxOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, accumulate, threads);
                 });
-            ArrayPool<float>.Shared.Return(wt);
+            BufferPool.Return(wt);
             return;
         }
         ForImages(s.N, (img, threads) =>
         {
-            float[]? cols = s.Pointwise ? null : ArrayPool<float>.Shared.Rent(s.TapCount * s.Spatial);
+            float[]? cols = s.Pointwise ? null : BufferPool.Rent(s.TapCount * s.Spatial);
             fixed (float* pdy = dy) fixed (float* pw_ = w) fixed (float* pdx = dx) fixed (float* pc = cols)
                 for (int gi = 0; gi < s.Groups; gi++)
                 {
@@ -200,7 +199,7 @@ internal static unsafe class ConvKernels
                     if (!accumulate) span.Clear();
                     Im2Col.FoldAdd(new ReadOnlySpan<float>(pc, s.TapCount * s.Spatial), g, span);
                 }
-            if (cols is not null) ArrayPool<float>.Shared.Return(cols);
+            if (cols is not null) BufferPool.Return(cols);
         });
     }
 }

@@ -32,11 +32,14 @@ internal static class DeadTaps
         return s with { G = g2 };
     }
 
-    /// <summary>Copies the live taps of weight [O, Cg, Kh, Kw] into a [O, Cg, Kh', Kw'] array for <paramref name="to"/>.</summary>
-    public static float[] Weights(in ConvKernels.Shape from, in ConvKernels.Shape to, float[] w, int wOff)
+    /// <summary>Copies the live taps of weight [O, Cg, Kh, Kw] into a new [O, Cg, Kh', Kw'] array for <paramref name="to"/>.</summary>
+    public static float[] Weights(in ConvKernels.Shape from, in ConvKernels.Shape to, float[] w, int wOff) =>
+        Weights(from, to, w, wOff, new float[from.O * from.Cg * to.G.Kh * to.G.Kw]);
+
+    /// <summary>Copies the live taps of weight [O, Cg, Kh, Kw] into <paramref name="r"/> as [O, Cg, Kh', Kw'] for <paramref name="to"/>, and returns it.</summary>
+    public static float[] Weights(in ConvKernels.Shape from, in ConvKernels.Shape to, float[] w, int wOff, float[] r)
     {
         int th = (from.G.Kh - to.G.Kh) / 2, tw = (from.G.Kw - to.G.Kw) / 2;
-        var r = new float[from.O * from.Cg * to.G.Kh * to.G.Kw];
         for (int oc = 0; oc < from.O * from.Cg; oc++)
             for (int i = 0; i < to.G.Kh; i++)
                 for (int j = 0; j < to.G.Kw; j++)

@@ -28,6 +28,17 @@ internal readonly unsafe struct MatBSource(MatView b) : IBSource
     public void PackPanel(int k0, int kc, int j0, int n, float* dst) => Pack.PanelB(b, k0, kc, j0, n, dst);
 }
 
+/// <summary>
+/// B(p, t) = <c>buf[off[t] + pos[p]]</c>: the patch matrix of a phase buffer (<see cref="PaddedConv"/>) with the valid
+/// output positions as rows (<c>pos</c>, their places in the phase layout) and taps as columns, the reduction of a weight
+/// gradient dW = dY·colsᵀ. Each tap's column runs along the phase layout; positions of one output row are consecutive.
+/// </summary>
+internal readonly unsafe struct TapColumnsSource(float* buf, int* off, int* pos) : IBSource
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PackPanel(int k0, int kc, int j0, int n, float* dst) => Pack.TapColumns(buf, off, pos, k0, kc, j0, n, dst);
+}
+
 /// <summary>Packing routines for the GEMM operands.</summary>
 internal static unsafe class Pack
 {
@@ -92,6 +103,52 @@ internal static unsafe class Pack
         }
         for (; k < kc; k++)
             for (int r = 0; r < Mr; r++) dst[k * Mr + r] = src[(long)r * lda + k];
+    }
+
+    /// <summary>
+    /// Rows [k0, k0+kc) × columns [j0, j0+Nr) of <see cref="TapColumnsSource"/> as dst[k·Nr + j] (columns ≥ n are 0): four
+    /// taps by four positions at a time, by 4×4 transposes of 128-bit loads where the four positions are consecutive in
+    /// the phase layout (one output row), element by element where they are not.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TapColumns(float* buf, int* off, int* pos, int k0, int kc, int j0, int n, float* dst)
+    {
+        int cols = Math.Min(Nr, n - j0), j = 0;
+        pos += k0;
+        if (Sse.IsSupported)
+            for (; j + 4 <= cols; j += 4)
+            {
+                float* s0 = buf + off[j0 + j], s1 = buf + off[j0 + j + 1], s2 = buf + off[j0 + j + 2], s3 = buf + off[j0 + j + 3];
+                for (int k = 0; k < kc; k += 4)
+                {
+                    float* d = dst + k * Nr + j;
+                    int p = pos[k];
+                    if (k + 4 <= kc && pos[k + 3] == p + 3)
+                    {
+                        var r0 = Sse.LoadVector128(s0 + p); var r1 = Sse.LoadVector128(s1 + p);
+                        var r2 = Sse.LoadVector128(s2 + p); var r3 = Sse.LoadVector128(s3 + p);
+                        var lo01 = Sse.UnpackLow(r0, r1); var hi01 = Sse.UnpackHigh(r0, r1);
+                        var lo23 = Sse.UnpackLow(r2, r3); var hi23 = Sse.UnpackHigh(r2, r3);
+                        Sse.Store(d, Sse.MoveLowToHigh(lo01, lo23));
+                        Sse.Store(d + Nr, Sse.MoveHighToLow(lo23, lo01));
+                        Sse.Store(d + 2 * Nr, Sse.MoveLowToHigh(hi01, hi23));
+                        Sse.Store(d + 3 * Nr, Sse.MoveHighToLow(hi23, hi01));
+                        continue;
+                    }
+                    for (int q = k; q < Math.Min(kc, k + 4); q++, d += Nr)
+                    {
+                        p = pos[q];
+                        d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p];
+                    }
+                }
+            }
+        for (; j < cols; j++)
+        {
+            float* s = buf + off[j0 + j];
+            for (int k = 0; k < kc; k++) dst[k * Nr + j] = s[pos[k]];
+        }
+        for (j = cols; j < Nr; j++)
+            for (int k = 0; k < kc; k++) dst[k * Nr + j] = 0f;
     }
 
     /// <summary>B rows [k0, k0+kc) × columns [j0, j0+Nr) as dst[k·Nr + j]; columns ≥ n are 0.</summary>

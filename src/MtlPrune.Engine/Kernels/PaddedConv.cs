@@ -195,36 +195,80 @@ internal static unsafe class PaddedConv
         BufferPool.Return(tmp);
     }
 
-    /// <summary>dw[M, taps] += Σ_batch dY[n, M, Ho, Wo]·im2col(images)ᵀ; taps are split across cores.</summary>
+    /// <summary>
+    /// Output channels from which the weight gradient runs as a packed GEMM over the valid output positions
+    /// (<see cref="TapColumnsSource"/>) instead of <see cref="DotKernel"/>'s dot products along the phase layout. Measured on
+    /// the AMD EPYC, alternating both on one shape (GEMM over the phase layout, before positions were compacted): 256/512
+    /// channels at 2×16×20 (DeepLab's training crop) 1.4-2.3× faster, 96-128 channels 1.0-1.2×, 64 channels 0.93-1.01×,
+    /// 32 channels 0.83×: dot products along a short reduction spend much on horizontal sums, and the GEMM's transposed B
+    /// panels pay off only over many rows. Compacting the positions then took DeepLab's 512→1024 rate-6 branch from 67 to
+    /// 22 ms (its phase plane is 2.8 times its output).
+    /// </summary>
+    internal static int WeightGradGemmRows { get; set; } = 96;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Geometry, int[]> PositionCache = new();
+
+    /// <summary>Where each valid output position (image, row, column, in that order) lies in the phase layout; cached per geometry.</summary>
+    public static int[] Positions(in Geometry g)
+    {
+        if (PositionCache.TryGetValue(g, out var cached)) return cached;
+        if (PositionCache.Count > 4096) PositionCache.Clear();
+        var pos = new int[g.N * g.Ho * g.Wo];
+        for (int n = 0, q = 0; n < g.N; n++)
+            for (int oh = 0; oh < g.Ho; oh++)
+                for (int ow = 0; ow < g.Wo; ow++) pos[q++] = (n * g.Hq + oh) * g.Wq + ow;
+        return PositionCache[g] = pos;
+    }
+
+    /// <summary>
+    /// dw[M, taps] += Σ_batch dY[n, M, Ho, Wo]·im2col(images)ᵀ. For many output channels (<see cref="WeightGradGemmRows"/>)
+    /// a packed GEMM whose reduction runs over the valid output positions only (<see cref="TapColumnsSource"/>): the phase
+    /// layout's padding rows and columns, most of it for a dilated convolution on a small map, are not summed. Otherwise
+    /// dot products along the phase layout, zeros at its padding, with the taps split across cores.
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void WeightGrad(float* dy, int dyImageStride, int m, float* images, int imageStride, in Geometry g, int[] offsets, float* dw, int threads)
     {
-        int k = (g.Plane + 15) / 16 * 16;
+        bool gemm = m >= WeightGradGemmRows;
+        int hq = g.Hq, wq = g.Wq, ho = g.Ho, wo = g.Wo, taps = g.Taps, spatial = ho * wo;
+        // The reduction length: the valid positions (GEMM), or the phase plane rounded up to whole vectors (dot products).
+        int k = gemm ? g.N * spatial : (g.Plane + 15) / 16 * 16;
         var buf = BufferPool.Rent(g.BufferSize + k);
         var dyw = BufferPool.Rent(m * k);
-        int hq = g.Hq, wq = g.Wq, ho = g.Ho, wo = g.Wo, taps = g.Taps;
         fixed (float* pb = buf) fixed (float* pd = dyw) fixed (int* po = offsets)
         {
             Prepare(images, imageStride, g, pb);
             new Span<float>(pb + g.BufferSize, k).Clear();
-            // dY over the stacked phase layout, zeros in the dropped rows, columns and tail.
-            new Span<float>(pd, m * k).Clear();
-            for (int n = 0; n < g.N; n++)
-                for (int r = 0; r < m; r++)
-                    for (int oh = 0; oh < ho; oh++)
-                        new ReadOnlySpan<float>(dy + (long)n * dyImageStride + ((long)r * ho + oh) * wo, wo)
-                            .CopyTo(new Span<float>(pd + (long)r * k + ((long)n * hq + oh) * wq, wo));
-            int t = (long)m * taps * k < 1 << 20 ? 1 : Math.Max(1, Math.Min(threads, taps / 4));
-            if (t <= 1) DotKernel.Run(pd, k, pb, po, m, taps, k, dw, taps);
+            if (gemm)
+            {
+                // dY as [M, images·Ho·Wo].
+                for (int n = 0; n < g.N; n++)
+                    for (int r = 0; r < m; r++)
+                        new ReadOnlySpan<float>(dy + (long)n * dyImageStride + (long)r * spatial, spatial).CopyTo(new Span<float>(pd + (long)r * k + (long)n * spatial, spatial));
+                fixed (int* pp = Positions(g))
+                    Gemm.Run(new MatView(pd, k, 1), new TapColumnsSource(pb, po, pp), m, taps, k, dw, taps, true, threads);
+            }
             else
             {
-                var pdp = pd; var pbp = pb; var pop = po; var dwp = dw;
-                int per = (taps / t + 3) / 4 * 4;
-                Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+                // dY over the stacked phase layout, zeros in the dropped rows, columns and tail.
+                new Span<float>(pd, m * k).Clear();
+                for (int n = 0; n < g.N; n++)
+                    for (int r = 0; r < m; r++)
+                        for (int oh = 0; oh < ho; oh++)
+                            new ReadOnlySpan<float>(dy + (long)n * dyImageStride + ((long)r * ho + oh) * wo, wo)
+                                .CopyTo(new Span<float>(pd + (long)r * k + ((long)n * hq + oh) * wq, wo));
+                int t = (long)m * taps * k < 1 << 20 ? 1 : Math.Max(1, Math.Min(threads, taps / 4));
+                if (t <= 1) DotKernel.Run(pd, k, pb, po, m, taps, k, dw, taps);
+                else
                 {
-                    int j0 = i * per, j1 = i == t - 1 ? taps : Math.Min(taps, j0 + per);
-                    if (j0 < j1) DotKernel.Run(pdp, k, pbp, pop + j0, m, j1 - j0, k, dwp + j0, taps);
-                });
+                    var pdp = pd; var pbp = pb; var pop = po; var dwp = dw;
+                    int per = (taps / t + 3) / 4 * 4;
+                    Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, i =>
+                    {
+                        int j0 = i * per, j1 = i == t - 1 ? taps : Math.Min(taps, j0 + per);
+                        if (j0 < j1) DotKernel.Run(pdp, k, pbp, pop + j0, m, j1 - j0, k, dwp + j0, taps);
+                    });
+                }
             }
         }
         BufferPool.Return(buf);

@@ -229,9 +229,12 @@ public sealed class EngineBench
     /// Per-op time of the resnet-mini training step (batch 8, <paramref name="size"/>²), averaged over
     /// <paramref name="steps"/> steps after warm-up: (op, pass, ms per step, calls per step), slowest first.
     /// </summary>
-    public static List<(string Op, string Pass, double MsPerStep, double CallsPerStep)> ProfileTrainStep(int size = 64, int steps = 10)
+    public static List<(string Op, string Pass, double MsPerStep, double CallsPerStep)> ProfileTrainStep(int size = 64, int steps = 10) =>
+        ProfileTrainStep(TrainStep(size), steps);
+
+    /// <summary>Per-op time of a training step (see <see cref="TrainStep(ModelSpec, int, int, int, ulong)"/>), averaged over <paramref name="steps"/> steps after warm-up.</summary>
+    public static List<(string Op, string Pass, double MsPerStep, double CallsPerStep)> ProfileTrainStep(Action step, int steps)
     {
-        var step = TrainStep(size);
         for (int i = 0; i < 3; i++) step();
         OpProfiler.Start();
         for (int i = 0; i < steps; i++) { OpProfiler.Mark(); step(); }
