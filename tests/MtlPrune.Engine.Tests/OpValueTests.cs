@@ -174,4 +174,22 @@ public class OpValueTests
         Assert.InRange(dropped, 0.2, 0.3);
         Assert.Same(x, Tensor.Dropout(x, 0.25f, false, new Rng(5)));
     }
+
+    [Fact]
+    public void DropoutMaskOverManyChunksIsSeededAndIndependent()
+    {
+        int n = 5 * Tensor.DropoutChunk + 7;   // several chunks drawn in parallel and an odd tail
+        var x = Tensor.Ones(n);
+        var a = Tensor.Dropout(x, 0.3f, true, new Rng(11)).ToArray();
+        Assert.Equal(a, Tensor.Dropout(x, 0.3f, true, new Rng(11)).ToArray());
+        Assert.NotEqual(a, Tensor.Dropout(x, 0.3f, true, new Rng(12)).ToArray());
+        Assert.InRange(a.Count(v => v == 0f) / (double)n, 0.29, 0.31);
+        // Each chunk has its own stream: no chunk repeats the first, and the two halves of a draw are not tied.
+        var first = a.AsSpan(0, Tensor.DropoutChunk).ToArray();
+        for (int c = 1; c < 5; c++) Assert.NotEqual(first, a.AsSpan(c * Tensor.DropoutChunk, Tensor.DropoutChunk).ToArray());
+        int same = 0;
+        for (int i = 0; i + 1 < n; i += 2) if ((a[i] == 0f) == (a[i + 1] == 0f)) same++;
+        Assert.InRange(same / (n / 2.0), 0.55, 0.61);   // 0.7² + 0.3² = 0.58 when independent
+        Assert.All(Tensor.Dropout(x, 1f, true, new Rng(1)).ToArray(), v => Assert.Equal(0f, v));
+    }
 }
