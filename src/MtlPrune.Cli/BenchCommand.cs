@@ -115,9 +115,10 @@ internal static class BenchCommand
                             Chosen(c), c.Macs.ToString("N0", ci), c.NonzeroMacs.ToString("N0", ci));
                     AnsiConsole.Write(lt);
                 }
-            // Tiling and packing describe the sparse kernel's fastest variant; shown only when the sparse kernel was chosen.
+            // Tiling, packing and block size describe the sparse kernel's fastest variant; shown only when the sparse kernel was chosen.
             static string Chosen(Deploy.LayerChoice c) => c.Kind.ToString().ToLowerInvariant()
-                + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Kind == ConvKind.Sparse && c.Packed ? ", packed" : "") + (c.WideInput ? ", wide rows" : "")
+                + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Positions ? ", position tiles" : "") + (c.Kind == ConvKind.Sparse && c.Packed && c.Tiling != SparseTiling.Positions ? ", packed" : "")
+                + (c.Kind == ConvKind.Sparse && c.NonzerosPerBlock != InferenceConv.DefaultNonzerosPerBlock ? $", blocks of {c.NonzerosPerBlock}+ nonzeros" : "") + (c.WideInput ? ", wide rows" : "")
                 + (c.Copies ? ", shifted copies" : "");
             foreach (var n in bench.Notes) AnsiConsole.MarkupLine(Markup.Escape(n));
             AnsiConsole.MarkupLine(Markup.Escape(string.Create(ci, $"FMA peak measured in this run: {bench.Peak:F0} GFLOP/s ({Environment.ProcessorCount} threads)")));

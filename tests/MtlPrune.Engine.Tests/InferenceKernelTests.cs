@@ -41,6 +41,11 @@ public class InferenceKernelTests
     [InlineData(1, 12, 10, 13, 13, 3, 2, 3, 3, 0.3, Activation.None)]        // strided and dilated
     [InlineData(1, 4, 6, 2, 9, 3, 1, 6, 3, 0.5, Activation.Relu)]           // output rows that read only padding: bias alone
     [InlineData(1, 40, 8, 36, 48, 3, 1, 24, 24, 0.3, Activation.Relu)]       // ASPP's rate 24 on 36×48: three bands, the middle one 1×3
+    // Rows that are not whole vectors: position tiles gather 16 positions across a row's end into one panel vector.
+    [InlineData(1, 24, 12, 9, 19, 3, 1, 4, 4, 0.2, Activation.Relu)]         // DeepLab's layer 4 shape, small: 19 wide, rate 4
+    [InlineData(2, 16, 10, 5, 17, 1, 1, 0, 1, 0.3, Activation.None)]         // 1×1, two images: vectors across images and rows
+    [InlineData(1, 20, 8, 37, 49, 3, 1, 24, 24, 0.3, Activation.Relu6)]      // ASPP's rate 24 on DeepLab's 37×49: bands
+    [InlineData(2, 12, 6, 11, 23, 3, 2, 1, 1, 0.3, Activation.Relu)]         // strided
     public void SparseEqualsDense(int n, int c, int o, int h, int w, int k, int s, int p, int d, double density, Activation act)
     {
         var rng = new Rng((ulong)(c * 31 + o));
@@ -58,24 +63,28 @@ public class InferenceKernelTests
         if (act == Activation.Relu6) reference = reference.Select(v => Math.Clamp(v, 0f, 6f)).ToArray();
         double scale = reference.Max(v => Math.Abs(v)) + 1e-6;
         // Both kernels with and without shifted copies of the input (On is ignored where they do not apply: stride 2, 1×1);
-        // every tiling of the sparse kernel, tiles of output vectors only where output rows are whole vectors.
-        // The sparse kernel also with its tiles packed into aligned panels.
-        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies, bool)>();
+        // every tiling of the sparse kernel, tiles of output vectors only where output rows are whole vectors; position tiles
+        // everywhere (columns below 16 wide).
+        // The sparse kernel also with its tiles packed into aligned panels, and with blocks of input channels of every size:
+        // one channel each (at least 1 nonzero per block), the default, and one block of all channels.
+        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies, bool, int)>();
         foreach (var copies in new[] { ShiftedCopies.Auto, ShiftedCopies.On, ShiftedCopies.Off })
         {
-            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies, false));
-            foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Auto })
+            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies, false, InferenceConv.DefaultNonzerosPerBlock));
+            foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors, SparseTiling.Positions } : new[] { SparseTiling.Auto, SparseTiling.Positions })
                 foreach (bool packed in new[] { false, true })
-                    variants.Add((ConvKind.Sparse, tiling, copies, packed));
+                    foreach (int perBlock in new[] { 1, InferenceConv.DefaultNonzerosPerBlock, 100_000 })
+                        variants.Add((ConvKind.Sparse, tiling, copies, packed, perBlock));
         }
-        foreach (var (kind, tiling, copies, packed) in variants)
+        foreach (var (kind, tiling, copies, packed, perBlock) in variants)
         {
-            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed;
+            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed; conv.NonzerosPerBlock = perBlock;
             Array.Fill(output, float.NaN);
             conv.Run(x, 0, n, h, w, output, 0, residual);
             for (int i = 0; i < output.Length; i++)
-                Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} packed {packed} [{i}] {output[i]} vs {reference[i]}");
+                Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} packed {packed} blocks {perBlock} [{i}] {output[i]} vs {reference[i]}");
         }
+        Assert.Throws<ArgumentOutOfRangeException>(() => conv.NonzerosPerBlock = 0);
         Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);
     }
 
@@ -125,6 +134,8 @@ public class InferenceKernelTests
             SparseEqualsDense(2, 12, 10, 7, 16, 3, 1, 1, 1, 0.3, Activation.None);
             SparseEqualsDense(1, 24, 20, 9, 48, 3, 1, 6, 6, 0.3, Activation.Relu);
             SparseEqualsDense(2, 16, 24, 12, 32, 3, 1, 6, 6, 0.3, Activation.Relu);
+            SparseEqualsDense(2, 16, 10, 5, 17, 1, 1, 0, 1, 0.3, Activation.None);        // position tiles gathered without masked loads
+            SparseEqualsDense(1, 24, 12, 9, 19, 3, 1, 4, 4, 0.2, Activation.Relu);
         }
         finally { Simd.ForceNarrow = false; }
     }

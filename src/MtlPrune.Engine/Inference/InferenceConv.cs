@@ -12,9 +12,12 @@ public enum ConvKind { Dense, Sparse }
 /// <summary>
 /// The sparse kernel's tiles: 128 consecutive columns of the padded buffer (padding columns computed and dropped), or
 /// 8 output vectors of 16 read from anywhere (only when output rows are whole vectors; more cache lines per tile, no
-/// padding computed). <see cref="Auto"/> takes vectors for outputs at most 32 wide, where they measured faster.
+/// padding computed), or 128 consecutive output positions gathered tap by tap into an aligned panel across row ends
+/// (<see cref="Positions"/>: any output at least 16 wide, always packed; no padding computed, as with vectors, for rows
+/// that are not whole vectors, such as DeepLab's 37×49; narrower outputs take columns). <see cref="Auto"/> takes vectors
+/// for outputs at most 32 wide, where they measured faster.
 /// </summary>
-public enum SparseTiling { Auto, Columns, Vectors }
+public enum SparseTiling { Auto, Columns, Vectors, Positions }
 
 /// <summary>
 /// Whether a stride-1 layer runs over <see cref="ShiftedColumns"/>, one copy of its input per kernel column, shifted and
@@ -38,7 +41,7 @@ public sealed class InferenceConv
     private readonly SparseRows? _sparse;
     private readonly int[]? _parts;
     // Per input geometry, over the copies or not, packed or not: the nonzeros' layout (made once, then reused).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(PaddedConv.Geometry, bool Shifted, bool Packed), SparsePlan> _plans = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(PaddedConv.Geometry, bool Shifted, bool Packed, int PerBlock), SparsePlan> _plans = new();
 
     public int OutChannels { get; }
     public int InChannels { get; }
@@ -66,6 +69,20 @@ public sealed class InferenceConv
     /// It pays on layers with many output channels per input at moderate density (DeepLab's 256-1024 channels at 30%).
     /// </summary>
     public bool PackTiles { get; set; }
+    /// <summary>
+    /// The fewest nonzeros per output channel, on average, that the sparse kernel's blocks of input channels hold (see
+    /// <see cref="MakePlan"/>): each block costs a reload and a store of every output channel's sums, so fewer, larger
+    /// blocks pay on very sparse layers with many output channels, and smaller ones, whose inputs stay in the L1 cache,
+    /// on denser layers. The load-time measurement of a compact model tries <see cref="DefaultNonzerosPerBlock"/> and
+    /// larger values.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
+    public int NonzerosPerBlock
+    {
+        get => _nonzerosPerBlock;
+        set { ArgumentOutOfRangeException.ThrowIfLessThan(value, 1, nameof(NonzerosPerBlock)); _nonzerosPerBlock = value; }
+    }
+    private int _nonzerosPerBlock = DefaultNonzerosPerBlock;
     public bool CanRunSparse => _sparse is not null;
     public long Weights => _weight.LongLength;
     public long Nonzeros { get; }
@@ -120,7 +137,7 @@ public sealed class InferenceConv
         if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
         if (Groups == 1 && Trimmed(xl.H, xl.W) is { } live)
         {
-            live.Kind = Kind; live.Tiling = Tiling; live.Copies = Copies; live.PackTiles = PackTiles;
+            live.Kind = Kind; live.Tiling = Tiling; live.Copies = Copies; live.PackTiles = PackTiles; live.NonzerosPerBlock = NonzerosPerBlock;
             live.Run(x, xOff, xl, y, yOff, yl, residual, rOff, rl);
             return;
         }
@@ -305,7 +322,7 @@ public sealed class InferenceConv
         if (TakesCopies(g, Nonzeros))
         {
             // As the dense path: column tiles over the shifted copies compute no padding and stay contiguous.
-            var sp = Plan(g, shifted: true);
+            var sp = Plan(g, shifted: true, PackTiles);
             var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + SparseConv.Tile + Simd.AlignSlack));
             try
             {
@@ -319,26 +336,28 @@ public sealed class InferenceConv
             finally { BufferPool.Return(copies); }
             return;
         }
-        var plan = Plan(g, shifted: false);
+        bool positions = Tiling == SparseTiling.Positions && output.Width >= 16;
+        var plan = Plan(g, shifted: false, packed: PackTiles || positions);
         bool vectors = output.WholeVectors && (Tiling == SparseTiling.Vectors || (Tiling == SparseTiling.Auto && output.Width <= 32));
-        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors);
+        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors, positions);
     }
 
     /// <summary>
-    /// The nonzeros' offsets for this geometry, with input channels blocked so that a block's slices of one tile fit in
+    /// The default <see cref="NonzerosPerBlock"/>. <see cref="MakePlan"/> makes the nonzeros' offsets for a geometry, with
+    /// input channels blocked so that a block's slices of one tile fit in
     /// about 24 KB: per channel, each phase holds Kh row slices (however far apart dilation puts them) of a tile plus the
-    /// kernel's width. A block holds at least <see cref="MinNonzerosPerBlock"/> nonzeros per output channel on average,
+    /// kernel's width. A block holds at least <see cref="NonzerosPerBlock"/> nonzeros per output channel on average,
     /// though, since each block costs a reload and a store of the row's accumulators: a very sparse layer with many phases
     /// (a strided 3×3 at 90%) would otherwise spend more on them than on its multiply-adds. Where bands of output rows
     /// leave kernel rows out (<see cref="LiveRows"/>), that counts the nonzeros the bands compute on average (ASPP's
     /// 512→1024 of rate 24 at 36×48 and 30% density: 30% faster than with the count of all nonzeros, measured alternately).
     /// </summary>
-    private const int MinNonzerosPerBlock = 24;
+    public const int DefaultNonzerosPerBlock = 24;
 
-    private SparsePlan Plan(in PaddedConv.Geometry g, bool shifted)
+    private SparsePlan Plan(in PaddedConv.Geometry g, bool shifted, bool packed)
     {
-        var key = (g, shifted, PackTiles);
-        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = MakePlan(g, shifted ? ShiftedColumns.Offsets(g) : PaddedConv.Offsets(g), shifted, PackTiles);
+        var key = (g, shifted, packed, NonzerosPerBlock);
+        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = MakePlan(g, shifted ? ShiftedColumns.Offsets(g) : PaddedConv.Offsets(g), shifted, packed);
         return plan;
     }
 
@@ -353,7 +372,7 @@ public sealed class InferenceConv
         var bands = LiveRows.Of(g);
         double live = bands is null ? 1 : (double)LiveRows.LiveKernelRows(bands) / ((long)g.Ho * g.Kh);
         double nonzerosPerChannel = live * Nonzeros / ((long)OutChannels * InChannels);
-        long forWork = (long)Math.Ceiling(MinNonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
+        long forWork = (long)Math.Ceiling(NonzerosPerBlock / Math.Max(nonzerosPerChannel, 1e-9));
         int perBlock = (int)Math.Clamp(Math.Max(24 * 1024 / bytesPerChannel, forWork), 1, InChannels);
         // Blocks of equal size: 16 channels at 15 per block would leave a block of one channel, all overhead.
         int blocks = (InChannels + perBlock - 1) / perBlock;
