@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using MtlPrune.Engine.Kernels;
 
 namespace MtlPrune.Engine.Inference;
@@ -114,12 +116,15 @@ public static class InferenceOps
 
     /// <summary>
     /// One plane, separably: each source row is interpolated across once into a row cache (two rows, since an output row
-    /// blends two source rows and consecutive output rows share them), then each output row is a vector blend of two cached rows.
+    /// blends two source rows and consecutive output rows share them), then each output row is a vector blend of two
+    /// cached rows, (1 − a)·top + a·bottom, in registers (two library calls per row cost 6× the blend itself: the seg head's
+    /// 13 planes from 16×16 to 128×128 took 0.32 ms, 8% of resnet-mini's sparse inference).
     /// </summary>
     private unsafe struct ResizeBody : IParallelBody
     {
         public float* X, Y; public int H, W, OH, OW;
         public int[] I0H, I1H, I0W, I1W; public float[] L1H, L1W;
+        [SkipLocalsInit]
         public void Run(int p)
         {
             float* src = X + (long)p * H * W, dst = Y + (long)p * OH * OW;
@@ -133,18 +138,23 @@ public static class InferenceOps
                 {
                     int top = I0H[r], bottom = I1H[r];
                     // Bring in whichever of the two rows is missing, replacing the cached row this output row does not use.
-                    foreach (int need in stackalloc[] { top, bottom })
+                    for (int k = 0; k < 2; k++)
                     {
+                        int need = k == 0 ? top : bottom;
                         if (need == rowA || need == rowB) continue;
                         bool intoA = rowA != top && rowA != bottom;
                         Across(src + (long)need * W, intoA ? cache : cache + OW);
                         if (intoA) rowA = need; else rowB = need;
                     }
-                    float* h0 = top == rowA ? cache : cache + OW, h1 = bottom == rowA ? cache : cache + OW;
-                    float a1 = L1H[r];
-                    var d = new Span<float>(dst + (long)r * OW, OW);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(h0, OW), 1f - a1, d);
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(h1, OW), a1, d, d);
+                    float* h0 = top == rowA ? cache : cache + OW, h1 = bottom == rowA ? cache : cache + OW, d = dst + (long)r * OW;
+                    float a1 = L1H[r], a0 = 1f - a1;
+                    int c = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        Vector256<float> v0 = Vector256.Create(a0), v1 = Vector256.Create(a1);
+                        for (; c <= OW - 8; c += 8) (Vector256.Load(h0 + c) * v0 + Vector256.Load(h1 + c) * v1).Store(d + c);
+                    }
+                    for (; c < OW; c++) d[c] = h0[c] * a0 + h1[c] * a1;
                 }
             }
             if (rent is not null) BufferPool.Return(rent);
@@ -152,7 +162,8 @@ public static class InferenceOps
 
         private readonly void Across(float* row, float* d)
         {
-            for (int c = 0; c < OW; c++) { float b1 = L1W[c]; d[c] = (1f - b1) * row[I0W[c]] + b1 * row[I1W[c]]; }
+            fixed (int* i0 = I0W, i1 = I1W) fixed (float* l1 = L1W)
+                for (int c = 0; c < OW; c++) { float b1 = l1[c]; d[c] = (1f - b1) * row[i0[c]] + b1 * row[i1[c]]; }
         }
     }
 
