@@ -41,6 +41,7 @@ public class ActivationLayoutTests
     [InlineData(1, 4, 6, 7, 7, 3, 1, 1, 1, 2, 0.5)]          // input padded more than this layer pads: copied
     [InlineData(2, 8, 12, 9, 16, 3, 1, 1, 1, 1, 0.3)]        // rows of whole vectors (the sparse kernel's vector tiles), in place
     [InlineData(1, 8, 8, 20, 32, 3, 1, 2, 2, 2, 0.3)]        // the same, dilated
+    [InlineData(1, 8, 12, 5, 128, 3, 1, 1, 1, 1, 0.3)]       // rows of 8 vectors (resnet-mini's layer 1): a vector tile is one row
     [InlineData(1, 8, 64, 20, 20, 3, 1, 8, 8, 8, 0.3)]       // dilation 8 on 20 columns: dense on shifted copies of the buffer read in place
     public void PaddedLayoutsGiveThePlainResult(int n, int c, int o, int h, int w, int k, int s, int p, int d, int inPad, double density)
     {

@@ -32,6 +32,8 @@ public class InferenceKernelTests
     [InlineData(1, 8, 6, 32, 32, 3, 2, 1, 1, 0.3, Activation.Relu6)]         // strided, 16 wide
     [InlineData(1, 8, 12, 64, 64, 3, 1, 1, 1, 0.2, Activation.Relu)]         // wide and shallow: cores split the vector tiles
     [InlineData(1, 64, 8, 5, 16, 1, 1, 0, 1, 0.1, Activation.None)]          // 1×1: 5 vectors, one tile
+    [InlineData(1, 16, 12, 5, 128, 3, 1, 1, 1, 0.3, Activation.Relu)]        // rows of 8 vectors: each tile one row, all rows in one call, residual
+    [InlineData(2, 8, 6, 4, 144, 3, 1, 1, 1, 0.3, Activation.Relu6)]         // rows of 9 vectors: tiles inside a row and across rows
     // Dilation 8 on maps of 16-20 columns: the dense kernel works on shifted copies (ShiftedColumns), not the padded columns.
     [InlineData(2, 8, 64, 7, 16, 3, 1, 8, 8, 0.3, Activation.Relu)]
     [InlineData(1, 8, 64, 6, 20, 3, 1, 8, 8, 0.5, Activation.None)]

@@ -52,6 +52,8 @@ internal readonly unsafe struct SparseOutput(float* y, Inference.ActivationLayou
     public float* Y => y;
     public float* Residual => residual;
     public float Bias(int o) => bias?[o] ?? 0f;
+    /// <summary>The bias of every output channel, or null.</summary>
+    public float[]? Biases => bias;
     public Inference.Activation Act => act;
 
     /// <summary>Writes <paramref name="len"/> sums of channel <paramref name="o"/> to image <paramref name="img"/>, row <paramref name="row"/>, from column <paramref name="x"/>.</summary>
