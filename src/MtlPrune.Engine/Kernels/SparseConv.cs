@@ -153,7 +153,8 @@ internal static unsafe class SparseConv
                         bool sideBySide = at == packCols || !Vectors || (nruns == 1 && runs[0].Count == 8);
                         if (wide && sideBySide && (!last || at == cols))
                         {
-                            var outRows = new OutRows { Y = y + (long)r0 * ycs, YStride = ycs, Residual = res == null ? null : res + (long)r0 * rcs, RStride = rcs, YOff = yo, ROff = ro, Bias = bias == null ? null : bias + r0, Act = Output.Act };
+                            OutRows outRows = default;
+                            if (last) outRows = new OutRows { Y = y + (long)r0 * ycs, YStride = ycs, Residual = res == null ? null : res + (long)r0 * rcs, RStride = rcs, YOff = yo, ROff = ro, Bias = bias == null ? null : bias + r0, Act = Output.Act };
                             Rows512(src + at[0], Offs, Val, from + (long)(r0 * stride + b) * step, to + (long)(r0 * stride + b) * step, stride * step, rows, panel, b > 0, last ? &outRows : null);
                             continue;
                         }
