@@ -22,9 +22,7 @@ public class CompactModelAllocationTests
         var x = Tensor.Normal(new[] { 1, 3, 48, 40 }, new Rng(2)).ToArray();
         var outs = cm.Tasks.ToDictionary(t => t, t => new float[cm.OutputShape(t, 1, 48, 40).Aggregate(1, (a, b) => a * b)]);
         for (int i = 0; i < 5; i++) cm.Run(x, 1, 48, 40, outs);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 20; i++) cm.Run(x, 1, 48, 40, outs);
-        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20;
+        long per = LeastPerRun(() => cm.Run(x, 1, 48, 40, outs));
         Assert.True(per < 256, $"{per} bytes per run");
 
         var resnet = new CompactModel(GraphPasses.Optimize(ModelLowering.Lower(DeployFixtures.Pruned(DeployFixtures.ResNet(), 0.9))), (32, 32));
@@ -32,9 +30,23 @@ public class CompactModelAllocationTests
         var xr = Tensor.Normal(new[] { 1, 3, 32, 32 }, new Rng(3)).ToArray();
         var outr = resnet.Tasks.ToDictionary(t => t, t => new float[resnet.OutputShape(t, 1, 32, 32).Aggregate(1, (a, b) => a * b)]);
         for (int i = 0; i < 5; i++) resnet.Run(xr, 1, 32, 32, outr);
-        before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 20; i++) resnet.Run(xr, 1, 32, 32, outr);
-        per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20;
+        per = LeastPerRun(() => resnet.Run(xr, 1, 32, 32, outr));
         Assert.True(per < 256, $"{per} bytes per run (resnet, residuals, resize)");
+    }
+
+    /// <summary>
+    /// Bytes allocated per run, the least over five windows of 20 runs. The counter is process-wide, so a window can
+    /// catch the test runner's own threads allocating; a run that allocates shows in every window.
+    /// </summary>
+    static long LeastPerRun(Action run)
+    {
+        long least = long.MaxValue;
+        for (int w = 0; w < 5; w++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 20; i++) run();
+            least = Math.Min(least, (GC.GetTotalAllocatedBytes(precise: true) - before) / 20);
+        }
+        return least;
     }
 }
