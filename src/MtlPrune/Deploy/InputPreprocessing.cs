@@ -28,13 +28,13 @@ public sealed record InputPreprocessing(string Order, float Scale, float[] Mean,
     {
         var x = new float[channels * h * w];
         int plane = h * w;
+        Span<float> v = stackalloc float[3];     // once: a stackalloc inside the loop grows the stack by 12 bytes a pixel
         for (int i = 0; i < plane; i++)
         {
             float r, g, b;
             if (sampleChannels >= 3) { r = samples[i * sampleChannels]; g = samples[i * sampleChannels + 1]; b = samples[i * sampleChannels + 2]; }
             else r = g = b = samples[i * sampleChannels];
             r /= maxValue; g /= maxValue; b /= maxValue;
-            Span<float> v = stackalloc float[3];
             if (Gray) v[0] = v[1] = v[2] = (r + g + b) / 3;
             else if (Order == "bgr") { v[0] = b; v[1] = g; v[2] = r; }
             else { v[0] = r; v[1] = g; v[2] = b; }
