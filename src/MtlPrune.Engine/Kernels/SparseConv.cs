@@ -44,7 +44,7 @@ internal static unsafe class SparseConv
         int nseg = bands is null ? 1 : output.Images * bands.Length;
         Segment* segs = stackalloc Segment[Math.Min(nseg, 256)];
         var heap = nseg > 256 ? new Segment[nseg] : null;
-        fixed (Segment* hs = heap) fixed (int* starts = plan.BlockStart) fixed (int* offs = plan.Offsets) fixed (float* val = plan.Values ?? w.Value) fixed (int* packFrom = plan.PackFrom)
+        fixed (Segment* hs = heap) fixed (int* allRuns = plan.Runs) fixed (int* offs = plan.Offsets) fixed (float* val = plan.Values) fixed (int* packFrom = plan.PackFrom)
         fixed (int* bandRuns = plan.BandRuns)
         {
             if (hs != null) segs = hs;
@@ -52,8 +52,8 @@ internal static unsafe class SparseConv
             for (int i = 0; i < nseg; i++)
             {
                 int first, count, kh0 = 0, kh1 = plan.KernelTaps / plan.KernelW;
-                int* from = starts, to = starts + 1;
-                int step = 1;
+                int* from = allRuns, to = allRuns + 1;
+                const int step = 2;
                 if (bands is null) (first, count) = (0, vectorTiles ? vectors : positionTiles ? output.Images * output.Height * output.Width : columns);
                 else
                 {
@@ -65,7 +65,6 @@ internal static unsafe class SparseConv
                     else (first, count) = ((img * output.PhaseRows + band.Row0) * output.PhaseWidth, (rows - 1) * output.PhaseWidth + output.Width);
                     from = bandRuns + (long)(i % bands.Length) * 2 * w.Rows * (plan.Blocks + 1);
                     to = from + 1;
-                    step = 2;
                 }
                 segs[i] = new Segment { First = first, Count = count, TileStart = tiles, From = from, To = to, Step = step, Kh0 = kh0, Kh1 = kh1 };
                 tiles += vectorTiles ? (count + 7) / 8 : (count + Tile - 1) / Tile;
