@@ -201,6 +201,17 @@ public class InferenceKernelTests
             Assert.Equal(want.ToArray(), m.Take(3 * ho * wo));
             Assert.Contains(m.Take(3 * ho * wo), float.IsNaN);
         }
+        // Rows wide enough for the 16-at-once path of stride 2 (and its scalar ends), a NaN inside a vector's windows.
+        var wide = Tensor.Normal(new[] { 1, 2, 5, 83 }, new Rng(4)).ToArray();
+        wide[40] = float.NaN; wide[5 * 83 + 100] = float.NaN;
+        var wn = Tensor.FromArray(wide, 1, 2, 5, 83);
+        foreach (var (k, s, p) in new[] { (3, 2, 1), (2, 2, 0), (5, 2, 2), (3, 2, 0) })
+        {
+            var want = Tensor.MaxPool2d(wn, (k, k), (s, s), (p, p), false);
+            var m = new float[want.Numel];
+            InferenceOps.MaxPool2d(wide, 2, 5, 83, k, s, p, false, m);
+            Assert.Equal(want.ToArray(), m);
+        }
     }
 }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using MtlPrune.Engine.Kernels;
 
 namespace MtlPrune.Engine.Inference;
@@ -48,8 +49,9 @@ public static class InferenceOps
     /// <summary>
     /// Max pooling of [nc, h, w] planes into [nc, ho, wo] (padding counts as −∞; NaN wins, as in the engine's op); returns
     /// (ho, wo). Planes are split across cores; per output row, the kernel's input rows are first reduced to one row with
-    /// vector maxima, then each output takes the maximum of its kernel's columns in that row (DeepLab's stem pool, 64 planes
-    /// of 144×192: 10 ms before, one element at a time on one core).
+    /// vector maxima, then each output takes the maximum of its kernel's columns in that row, 16 outputs at once for stride 2
+    /// on AVX-512 (DeepLab's stem pool, 64 planes of 144×192: 10 ms one element at a time on one core; 3.1 ms with the
+    /// rows reduced by vectors across cores; with the columns too).
     /// </summary>
     public static unsafe (int H, int W) MaxPool2d(ReadOnlySpan<float> x, int nc, int h, int w, int kernel, int stride, int pad, bool ceil, Span<float> y)
     {
@@ -81,8 +83,17 @@ public static class InferenceOps
                     new ReadOnlySpan<float>(src + (long)i0 * W, W).CopyTo(row);
                     for (int i = i0 + 1; i < i1; i++) TensorPrimitives.Max(row, new ReadOnlySpan<float>(src + (long)i * W, W), row);
                     float* d = dst + (long)oh * WO;
+                    float* rp = rent is null ? stack : rented;
                     for (int ow = 0; ow < WO; ow++)
                     {
+                        // Stride 2 on AVX-512: 16 outputs at once where their windows' 32-float loads lie in the row.
+                        if (S == 2 && Avx512F.IsSupported && 2 * ow - P >= 0 && 2 * ow - P + K - 1 + 31 < W)
+                        {
+                            float* r = rp + 2 * ow - P;
+                            var m = Evens(r);
+                            for (int k = 1; k < K; k++) m = Vector512.Max(m, Evens(r + k));
+                            if (ow + 16 <= WO) { m.Store(d + ow); ow += 15; continue; }
+                        }
                         int j0 = Math.Max(0, ow * S - P), j1 = Math.Min(W, ow * S - P + K);
                         float best = float.NegativeInfinity;
                         for (int j = j0; j < j1; j++)
@@ -97,6 +108,12 @@ public static class InferenceOps
             }
             if (rent is not null) BufferPool.Return(rent);
         }
+
+        /// <summary>p[0], p[2], …, p[30].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Evens(float* p) => Avx512F.PermuteVar16x32x2(Vector512.Load(p), EvenLanes, Vector512.Load(p + 16));
+
+        private static readonly Vector512<int> EvenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     }
 
     private static readonly ConcurrentDictionary<(int In, int Out), (int[] I0, int[] I1, float[] L1)> Axes = new();
