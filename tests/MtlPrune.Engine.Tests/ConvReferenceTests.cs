@@ -16,8 +16,9 @@ public class ConvReferenceTests
         d.Add(new[] { 4, 16, 20, 21 }, new[] { 24, 16, 3, 3 }, 1, 1, 1, 1, false);
         d.Add(new[] { 3, 20, 17, 17 }, new[] { 40, 20, 3, 3 }, 2, 1, 1, 1, false);
         d.Add(new[] { 2, 33, 9, 9 }, new[] { 17, 33, 1, 1 }, 2, 0, 1, 1, true);
-        d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);    // 64 output channels: dot-product weight gradient
-        // ≥ 96 output channels: the weight gradient as a packed GEMM (PaddedConv.WeightGradGemmRows), taps not a multiple of 4 or 32.
+        d.Add(new[] { 3, 8, 9, 10 }, new[] { 63, 8, 3, 3 }, 1, 1, 1, 1, false);    // 63 output channels: dot-product weight gradient
+        // ≥ 64 output channels: the weight gradient as a packed GEMM (PaddedConv.WeightGradGemmRows), taps not a multiple of 4 or 32.
+        d.Add(new[] { 3, 8, 9, 10 }, new[] { 64, 8, 3, 3 }, 1, 1, 1, 1, false);
         d.Add(new[] { 2, 5, 7, 9 }, new[] { 100, 5, 3, 3 }, 1, 1, 1, 1, true);
         d.Add(new[] { 2, 4, 9, 8 }, new[] { 96, 4, 3, 3 }, 2, 1, 1, 1, false);
         d.Add(new[] { 1, 6, 8, 10 }, new[] { 128, 6, 3, 3 }, 1, 2, 2, 1, false);
