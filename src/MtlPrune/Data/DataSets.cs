@@ -10,6 +10,12 @@ public static class DataSets
     /// validation split is the last <paramref name="valCount"/> training samples (and the training split excludes them),
     /// so model selection never sees the test split.
     /// </summary>
+    /// <param name="name">The data set's name, as `mtlprune train --data` takes it.</param>
+    /// <param name="root">Where its files are (null for the generated data sets).</param>
+    /// <param name="split">Train, validation or test.</param>
+    /// <param name="valCount">Training samples held out as the validation split.</param>
+    /// <param name="seed">Seed of the generated data sets.</param>
+    /// <param name="tasks">Tasks to load (null: all the data set has).</param>
     /// <param name="count">Samples for the generated data sets (scenes, multi-mnist); ignored by the others.</param>
     /// <param name="size">Image size for scenes (square) and Taskonomy.</param>
     /// <param name="classes">Segmentation classes for Cityscapes (7 or 19).</param>

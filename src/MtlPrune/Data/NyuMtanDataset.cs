@@ -26,6 +26,7 @@ public sealed class MtanDataset : IDataset
     /// <param name="classes">Segmentation classes: 13 (NYUv2), 7 or 19 (Cityscapes).</param>
     /// <param name="labelFolder"><c>label</c> (NYUv2) or <c>label_7</c>/<c>label_19</c> (Cityscapes).</param>
     /// <param name="withNormals">NYUv2 has normals; Cityscapes does not.</param>
+    /// <param name="name">The data set's name, as errors and reports give it.</param>
     public MtanDataset(string root, string folder, int[]? indices = null, int classes = 13, string labelFolder = "label", bool withNormals = true, string name = "nyuv2-mtan")
     {
         _dir = Path.Combine(root, folder);

@@ -1,6 +1,6 @@
 namespace MtlPrune.Deploy;
 
-/// <summary>What <see cref="ChannelCompaction.Compact"/> removed.</summary>
+/// <summary>What <see cref="ChannelCompaction.Compact(InferenceGraph, out CompactionReport)"/> removed.</summary>
 public sealed record CompactionReport(int ChannelsBefore, int ChannelsAfter, long WeightsBefore, long WeightsAfter);
 
 /// <summary>

@@ -11,6 +11,9 @@ namespace MtlPrune.Deploy;
 /// </summary>
 public static class CompactExport
 {
+    /// <param name="model">The model, pruned or not; it is put in eval mode and lowered.</param>
+    /// <param name="metadata">The checkpoint's metadata: its training configuration (data set, input size) and pruning record are carried over.</param>
+    /// <param name="source">The checkpoint file, recorded by name.</param>
     /// <param name="inputSize">The input size to plan for at load; default: the training size of the built-in scenes, none otherwise.</param>
     /// <param name="structured">Also remove all-zero channels (<see cref="ChannelCompaction"/>).</param>
     public static InferenceGraph Build(MultiTaskModel model, IReadOnlyDictionary<string, string> metadata, string source, (int H, int W)? inputSize = null, bool structured = false)

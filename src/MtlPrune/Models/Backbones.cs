@@ -19,6 +19,11 @@ public sealed class BasicBlock : Module
     private readonly BatchNorm2d _bn1, _bn2;
     private readonly Sequential? _downsample;
 
+    /// <param name="inC">Input channels.</param>
+    /// <param name="outC">Output channels.</param>
+    /// <param name="stride">Stride of the first 3×3 convolution and of the shortcut.</param>
+    /// <param name="rng">Initialisation of the weights.</param>
+    /// <param name="dilation">Dilation (and padding) of both 3×3 convolutions.</param>
     /// <param name="downsample">Whether the block has a 1×1 conv + BN shortcut; by default when the shape changes.</param>
     public BasicBlock(int inC, int outC, int stride, Rng rng, int dilation = 1, bool? downsample = null)
     {

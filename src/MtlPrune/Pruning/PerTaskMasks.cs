@@ -8,7 +8,11 @@ namespace MtlPrune.Pruning;
 public static class PerTaskMasks
 {
     /// <summary>The masks and what to report (fusion, keep ratio and where it came from, solver iterations, per-task counts).</summary>
+    /// <param name="ctx">The model, its pruning targets and the sparsity to reach.</param>
+    /// <param name="tasks">The kept tasks.</param>
     /// <param name="scores">Per task (in <paramref name="tasks"/> order), per target: finite non-negative scores, or null outside the task's sub-model.</param>
+    /// <param name="fusion">How the tasks' backbone masks are combined (OR, AND, vote).</param>
+    /// <param name="keepRatio">Each task's keep ratio, fixed; null: solved so that the fused model has the requested sparsity.</param>
     public static (MaskSet Masks, Dictionary<string, object?> Details) Build(PruningContext ctx, IReadOnlyList<string> tasks,
         IReadOnlyList<IReadOnlyList<float[]?>> scores, Fusion fusion, double? keepRatio)
     {

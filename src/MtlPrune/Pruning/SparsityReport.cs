@@ -32,7 +32,10 @@ public sealed record SparsityReport(
     SparsityTotals Selected, SparsityTotals ConvLinear, SparsityTotals AllParameters)
 {
     /// <summary>Measures <paramref name="model"/> for an input of shape [C, H, W].</summary>
+    /// <param name="model">The model, masked or not.</param>
+    /// <param name="inputShape">One image's shape [C, H, W], for the MACs.</param>
     /// <param name="selected">The pruning selection's weights (null: every conv and linear weight).</param>
+    /// <param name="requested">The sparsity that was asked for, reported beside the measured one.</param>
     public static SparsityReport Measure(MultiTaskModel model, int[] inputShape, IReadOnlyCollection<string>? selected = null, double? requested = null)
     {
         var positions = OutputPositions(model, inputShape);

@@ -20,8 +20,11 @@ public sealed class TaskMaskBuilder
     private readonly int[]?[][] _rank;
     private readonly long[] _domainSize;
 
+    /// <param name="targets">The tensors pruned.</param>
+    /// <param name="tasks">The kept tasks.</param>
     /// <param name="scores">Per task (in <paramref name="tasks"/> order), per target: the element scores, or null when the
     /// target is outside the task's sub-model. Scores must be finite and non-negative.</param>
+    /// <param name="fusion">How the tasks' backbone masks are combined (OR, AND, vote).</param>
     public TaskMaskBuilder(IReadOnlyList<PrunableTensor> targets, IReadOnlyList<string> tasks, IReadOnlyList<IReadOnlyList<float[]?>> scores, Fusion fusion)
     {
         if (tasks.Count == 0) throw new ArgumentException("At least one task is needed.");

@@ -19,6 +19,10 @@ public sealed record DeltaTResult(double Overall, IReadOnlyDictionary<string, do
 public static class DeltaT
 {
     /// <summary>Computes ΔT of <paramref name="results"/> against <paramref name="baseline"/> (task → metric → value).</summary>
+    /// <param name="results">The model's metrics, task → metric → value.</param>
+    /// <param name="baseline">The baseline's metrics, same shape.</param>
+    /// <param name="metricInfo">Per task, each metric's direction (higher or lower is better).</param>
+    /// <param name="mode">Whether ΔT_i sums or averages a task's metrics.</param>
     /// <param name="skipZeroBaseline">Leave out metrics whose baseline value is 0 (the relative change is undefined)
     /// instead of throwing; the trainer uses this when its baseline is an early, untrained evaluation.</param>
     /// <exception cref="ArgumentException">A task or metric of the results is missing from the baseline, or a baseline value is 0 and <paramref name="skipZeroBaseline"/> is false.</exception>

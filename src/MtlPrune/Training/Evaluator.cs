@@ -12,6 +12,10 @@ public sealed record Evaluation(Dictionary<string, Dictionary<string, double>> M
 /// <summary>Runs a model in evaluation mode over a split and accumulates every task's metrics.</summary>
 public static class Evaluator
 {
+    /// <param name="model">The model, run in evaluation mode (restored to its previous mode after).</param>
+    /// <param name="data">The split to evaluate.</param>
+    /// <param name="batchSize">Images per forward pass.</param>
+    /// <param name="conventions">How metrics are computed where papers differ (null: the defaults).</param>
     /// <param name="progress">Called after each batch with (images done, total).</param>
     public static Evaluation Evaluate(MultiTaskModel model, IDataset data, int batchSize = 16, MetricConventions? conventions = null, Action<int, int>? progress = null)
     {
