@@ -16,7 +16,7 @@ namespace MtlPrune.Engine.Kernels;
 /// Where the plan has bands of output rows (<see cref="LiveRows"/>), tiles are cut per band and compute only the band's
 /// live kernel rows.
 /// </summary>
-internal static unsafe class SparseConv
+internal static unsafe partial class SparseConv
 {
     public const int Tile = 128;
 
@@ -119,6 +119,9 @@ internal static unsafe class SparseConv
             long* yo = stackalloc long[8], ro = stackalloc long[8];
             // Vector tiles on AVX-512: the last block's kernel applies the epilogue and stores each vector straight into y.
             bool fused = Vectors && wide;
+            // Position tiles on AVX-512: the same, each vector stored in its two pieces under masks (Pieces).
+            bool fusedPositions = Positions && wide && Avx512F.IsSupported;
+            var pieces = stackalloc Piece[8];
             float* y = Output.Y, res = Output.Residual;
             long ycs = Output.YChannelStride, rcs = Output.RChannelStride;
             for (int j = 0; j < 8; j++) packCols[j] = 16 * j;
@@ -139,21 +142,21 @@ internal static unsafe class SparseConv
                     int local = t - seg.TileStart, step = seg.Step;
                     int* from = seg.From, to = seg.To;
                     int nruns = Vectors ? VectorTile(seg.First + local * 8, seg.First + seg.Count - 1, cols, runs, yo, ro) : 0, col = seg.First + local * Tile;
-                    if (Positions) nruns = PositionTile(col, seg.First + seg.Count - 1, gather, posRuns);
+                    if (Positions) nruns = PositionTile(col, seg.First + seg.Count - 1, gather, posRuns, fusedPositions ? pieces : null);
                     else if (!Vectors) for (int j = 0; j < 8; j++) cols[j] = col + 16 * j;
                     for (int b = 0; b < Blocks; b++)
                     {
                         float* src = Buf; int* at = cols;
                         if (Positions) { PackPositions(b, gather, pack, wide, seg.Kh0, seg.Kh1); src = pack; at = packCols; }
                         else if (pack is not null) { Pack(b, cols, pack, wide, seg.Kh0, seg.Kh1); src = pack; at = packCols; }
-                        bool last = fused && b == Blocks - 1;
+                        bool last = (fused || fusedPositions) && b == Blocks - 1;
                         // The tile's 8 vectors side by side (packed, 128 consecutive columns, or a vector tile that is one
                         // piece of an output row): all rows in one call, the last block of a vector tile through the epilogue.
                         bool sideBySide = at == packCols || !Vectors || (nruns == 1 && runs[0].Count == 8);
-                        if (wide && sideBySide && (!last || at == cols))
+                        if (wide && sideBySide && (!last || at == cols || Positions))
                         {
                             OutRows outRows = default;
-                            if (last) outRows = new OutRows { Y = y + (long)r0 * ycs, YStride = ycs, Residual = res == null ? null : res + (long)r0 * rcs, RStride = rcs, YOff = yo, ROff = ro, Bias = bias == null ? null : bias + r0, Act = Output.Act };
+                            if (last) outRows = new OutRows { Y = y + (long)r0 * ycs, YStride = ycs, Residual = res == null ? null : res + (long)r0 * rcs, RStride = rcs, YOff = yo, ROff = ro, Bias = bias == null ? null : bias + r0, Act = Output.Act, Pieces = Positions ? pieces : null };
                             Rows512(src + at[0], Offs, Val, from + (long)(r0 * stride + b) * step, to + (long)(r0 * stride + b) * step, stride * step, rows, panel, b > 0, last ? &outRows : null);
                             continue;
                         }
@@ -171,7 +174,7 @@ internal static unsafe class SparseConv
                             else Vectors256(src, at, Offs + a, Val + a, n, o, b > 0);
                         }
                     }
-                    if (fused) continue;
+                    if (fused || fusedPositions) continue;
                     for (int r = r0; r < r1; r++)
                     {
                         float* o = panel + (long)(r - r0) * Tile;
@@ -244,23 +247,27 @@ internal static unsafe class SparseConv
         /// rows at least 16 wide, so a vector of 16 positions spans at most two rows): each panel vector's pieces in the
         /// buffer, and the tile's runs along output rows for the store. Returns the number of runs.
         /// </summary>
-        private int PositionTile(int p0, int last, Gather* g, PosRun* runs)
+        private int PositionTile(int p0, int last, Gather* g, PosRun* runs, Piece* pieces = null)
         {
             int wo = Output.Width, perImage = Output.Height * wo, hq = Output.PhaseRows, wq = Output.PhaseWidth;
             int nruns = 0;
             for (int j = 0; j < 8; j++)
             {
                 int p = p0 + 16 * j, n = Math.Clamp(last - p + 1, 0, 16);
-                if (n == 0) { g[j] = default; continue; }
+                if (n == 0) { g[j] = default; if (pieces != null) pieces[j] = default; continue; }
                 int img = p / perImage, rem = p - img * perImage, row = rem / wo, x = rem - row * wo;
                 int a = Math.Min(n, wo - x);
                 var gj = new Gather { ColumnA = (img * hq + row) * wq + x, LengthA = a, LengthB = n - a };
+                Piece pc = default;
+                if (pieces != null) pc = new Piece { YA = Output.YOffset(img, row, x), RA = Output.ROffset(img, row, x), LengthA = a, LengthB = n - a };
                 if (n > a)
                 {
                     int q = p + a, imgB = q / perImage, rowB = (q - imgB * perImage) / wo;
                     gj.ColumnB = (imgB * hq + rowB) * wq;
+                    if (pieces != null) { pc.YB = Output.YOffset(imgB, rowB, 0); pc.RB = Output.ROffset(imgB, rowB, 0); }
                 }
                 g[j] = gj;
+                if (pieces != null) pieces[j] = pc;
             }
             for (int p = p0, end = Math.Min(p0 + Tile - 1, last); p <= end;)
             {
@@ -383,7 +390,17 @@ internal static unsafe class SparseConv
                 c6 = Vector512.FusedMultiplyAdd(v, Vector512.Load(p + 96), c6);
                 c7 = Vector512.FusedMultiplyAdd(v, Vector512.Load(p + 112), c7);
             }
-            if (fused != null)
+            if (fused != null && fused->Pieces != null)
+            {
+                float* yk = fused->Y + k * fused->YStride, rk = fused->Residual == null ? null : fused->Residual + k * fused->RStride;
+                float bk = fused->Bias == null ? 0f : fused->Bias[k];
+                var p = fused->Pieces;
+                FinishPiece(c0, yk, rk, p, bk, fused->Act); FinishPiece(c1, yk, rk, p + 1, bk, fused->Act);
+                FinishPiece(c2, yk, rk, p + 2, bk, fused->Act); FinishPiece(c3, yk, rk, p + 3, bk, fused->Act);
+                FinishPiece(c4, yk, rk, p + 4, bk, fused->Act); FinishPiece(c5, yk, rk, p + 5, bk, fused->Act);
+                FinishPiece(c6, yk, rk, p + 6, bk, fused->Act); FinishPiece(c7, yk, rk, p + 7, bk, fused->Act);
+            }
+            else if (fused != null)
             {
                 var dst = new OutVectors(fused->Y + k * fused->YStride, fused->Residual == null ? null : fused->Residual + k * fused->RStride,
                     fused->YOff, fused->ROff, fused->Bias == null ? 0f : fused->Bias[k], fused->Act);
@@ -391,56 +408,6 @@ internal static unsafe class SparseConv
             }
             else { c0.Store(o); c1.Store(o + 16); c2.Store(o + 32); c3.Store(o + 48); c4.Store(o + 64); c5.Store(o + 80); c6.Store(o + 96); c7.Store(o + 112); }
         }
-    }
-
-    /// <summary>Where <see cref="Rows512"/> puts row k's 8 vectors after its last block: <see cref="OutVectors"/> for channel k, from row 0 of the call on.</summary>
-    private struct OutRows
-    {
-        public float* Y, Residual, Bias; public long YStride, RStride; public long* YOff, ROff; public Inference.Activation Act;
-    }
-
-    /// <summary>Where <see cref="Finish"/> puts its 8 vectors: y[Y + YOff[j]] = act(sum + Bias + Residual[ROff[j]]).</summary>
-    private readonly struct OutVectors(float* y, float* residual, long* yOff, long* rOff, float bias, Inference.Activation act)
-    {
-        public readonly float* Y = y, Residual = residual;
-        public readonly long* YOff = yOff, ROff = rOff;
-        public readonly float Bias = bias;
-        public readonly Inference.Activation Act = act;
-    }
-
-    /// <summary>
-    /// The end of <see cref="Vectors512"/> for a vector tile's last block of input channels: y = act(sum + bias +
-    /// residual), each vector stored at its own place in y (the same sums in the same order as
-    /// <see cref="Inference.Epilogue.Row"/> applies them). Saves a store and a reload of the tile, and an epilogue call
-    /// per vector where output rows are one vector wide.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish(Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, Vector512<float> c4,
-        Vector512<float> c5, Vector512<float> c6, Vector512<float> c7, OutVectors* to)
-    {
-        var bias = Vector512.Create(to->Bias);
-        c0 += bias; c1 += bias; c2 += bias; c3 += bias; c4 += bias; c5 += bias; c6 += bias; c7 += bias;
-        if (to->Residual != null)
-        {
-            float* r = to->Residual; long* ro = to->ROff;
-            c0 += Vector512.Load(r + ro[0]); c1 += Vector512.Load(r + ro[1]); c2 += Vector512.Load(r + ro[2]); c3 += Vector512.Load(r + ro[3]);
-            c4 += Vector512.Load(r + ro[4]); c5 += Vector512.Load(r + ro[5]); c6 += Vector512.Load(r + ro[6]); c7 += Vector512.Load(r + ro[7]);
-        }
-        if (to->Act != Inference.Activation.None)
-        {
-            var z = Vector512<float>.Zero;
-            c0 = Vector512.Max(c0, z); c1 = Vector512.Max(c1, z); c2 = Vector512.Max(c2, z); c3 = Vector512.Max(c3, z);
-            c4 = Vector512.Max(c4, z); c5 = Vector512.Max(c5, z); c6 = Vector512.Max(c6, z); c7 = Vector512.Max(c7, z);
-            if (to->Act == Inference.Activation.Relu6)
-            {
-                var six = Vector512.Create(6f);
-                c0 = Vector512.Min(c0, six); c1 = Vector512.Min(c1, six); c2 = Vector512.Min(c2, six); c3 = Vector512.Min(c3, six);
-                c4 = Vector512.Min(c4, six); c5 = Vector512.Min(c5, six); c6 = Vector512.Min(c6, six); c7 = Vector512.Min(c7, six);
-            }
-        }
-        float* y = to->Y; long* yo = to->YOff;
-        c0.Store(y + yo[0]); c1.Store(y + yo[1]); c2.Store(y + yo[2]); c3.Store(y + yo[3]);
-        c4.Store(y + yo[4]); c5.Store(y + yo[5]); c6.Store(y + yo[6]); c7.Store(y + yo[7]);
     }
 
     /// <summary><see cref="Vectors512"/> with Vector256 (or its software fallback): vectors 0-3, then 4-7, as two halves of 8 accumulators.</summary>
