@@ -66,7 +66,7 @@ internal static class BenchCommand
     {
         var json = new Option<string?>("--json") { Description = "Also write the results as JSON to this file." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the results as a Markdown table to this file." };
-        var runs = new Option<int>("--runs") { Description = "Timed runs per model (at least 3), after warm-up.", DefaultValueFactory = _ => 9 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per model (at least 3), after warm-up; fast models get more, as many as fill a second of runs paired with the dense model.", DefaultValueFactory = _ => 9 };
         var networks = new Option<string>("--networks") { Description = "Networks and input sizes, name:HxW, comma-separated.", DefaultValueFactory = _ => "resnet-mini:128x128,deeplab-resnet34:288x384" };
         var sparsity = new Option<string>("--sparsity") { Description = "Sparsities, comma-separated.", DefaultValueFactory = _ => "0.5,0.7,0.9" };
         var layers = new Option<bool>("--layers") { Description = "Also print each convolution's kernel choice (dense or sparse) and the times measured for it at load." };

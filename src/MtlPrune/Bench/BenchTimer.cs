@@ -34,12 +34,21 @@ public static class BenchTimer
 
     /// <summary>
     /// Times <paramref name="a"/> and <paramref name="b"/> alternately (a, b, a, b, …) after warming both up, so that a
-    /// clock that drifts during the run affects both alike; returns both timings.
+    /// clock that drifts during the run affects both alike; returns both timings. With <paramref name="minMs"/>, pairs
+    /// that take less than it in all get more runs (as many as fill it, up to <paramref name="maxRuns"/>, an odd count):
+    /// five pairs of a 3 ms model span 30 ms, which one burst of the host's load can move.
     /// </summary>
-    public static (Timing A, Timing B) Paired(Action a, Action b, int runs = 7, int warmup = 2)
+    public static (Timing A, Timing B) Paired(Action a, Action b, int runs = 7, int warmup = 2, double minMs = 0, int maxRuns = 301)
     {
         if (runs < 1) throw new ArgumentException("runs must be at least 1.");
         for (int i = 0; i < warmup; i++) { a(); b(); }
+        if (minMs > 0)
+        {
+            var pair = Stopwatch.StartNew(); a(); b();
+            double pairMs = Math.Max(pair.Elapsed.TotalMilliseconds, 1e-3);
+            int want = (int)Math.Min(maxRuns, Math.Ceiling(minMs / pairMs)) | 1;
+            runs = Math.Max(runs, want);
+        }
         var ta = new double[runs]; var tb = new double[runs];
         long total0 = GC.GetTotalAllocatedBytes(false);
         for (int i = 0; i < runs; i++)

@@ -38,6 +38,12 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
     /// <summary>Per row: milliseconds per operation type, each operation timed alone.</summary>
     public Dictionary<int, List<(string Op, double Ms)>> Profiles { get; } = new();
 
+    /// <summary>
+    /// Least time the paired runs of a model and the dense one take together: a fast model (resnet-mini, 2-7 ms a run)
+    /// gets as many runs as fill it, so that its speed-up is a median of a second of runs, not of 30 ms of them.
+    /// </summary>
+    public const double MinPairedMs = 1000;
+
     public static readonly IReadOnlyList<(string Network, int H, int W)> DefaultNetworks = new[] { ("resnet-mini", 128, 128), ("deeplab-resnet34", 288, 384) };
 
     public void Run(IEnumerable<(string Network, int H, int W)> networks, IReadOnlyList<double> sparsities)
@@ -83,7 +89,7 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
         // the dense baseline must not be slower than this.
         progress?.Invoke($"{network} {input}: engine forward");
         var xin = Tensor.Normal(new[] { 1, 3, h, w }, new Rng(1));
-        var (denseAgain, eager) = BenchTimer.Paired(_dense!, () => { using var scope = BufferScope.Begin(); using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2);
+        var (denseAgain, eager) = BenchTimer.Paired(_dense!, () => { using var scope = BufferScope.Begin(); using var _ = Autograd.NoGrad(); model.ForwardAll(xin); }, runs, warmup: 2, minMs: MinPairedMs);
         var (dm, _) = denseGraph.Macs(h, w);
         Rows.Add(new InferRow(network, input, 0, "engine forward (eval, no grad)", eager.MedianMs, eager.MinMs, eager.MaxMs, eager.Runs, dm, dm, 0,
             denseAgain.MedianMs / eager.MedianMs, 2.0 * dm / (eager.MedianMs * 1e-3) / 1e9, null, 0, denseGraph.Nodes.Count(n => n.Op == GraphOp.Conv), eager.AllocatedBytesPerRun, null, null));
@@ -129,7 +135,7 @@ public sealed class InferenceBench(int runs, Action<string>? progress = null)
         if (_dense is { } d && denseMs is not null)
         {
             // Alternating with the dense model, so the speed-up is a ratio of medians taken under the same clock.
-            var (dt, mt) = BenchTimer.Paired(d, () => cm.Run(x, 1, h, w, outs), runs, warmup: 2);
+            var (dt, mt) = BenchTimer.Paired(d, () => cm.Run(x, 1, h, w, outs), runs, warmup: 2, minMs: MinPairedMs);
             t = mt;
             speed = dt.MedianMs / mt.MedianMs;
         }
