@@ -233,9 +233,15 @@ public class WorkerPoolAllocationTests
     {
         var body = new CountBody { Hits = new int[64] };
         for (int i = 0; i < 100; i++) MtlPrune.Engine.Kernels.WorkerPool.For(64, ref body);    // warm up: threads, delegates
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 1000; i++) MtlPrune.Engine.Kernels.WorkerPool.For(64, ref body);
-        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 1000;
+        // The least over five windows: the counter is process-wide, so a window can catch the test runner's threads
+        // allocating; a loop that allocates shows in every window.
+        long per = long.MaxValue;
+        for (int window = 0; window < 5; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 200; i++) MtlPrune.Engine.Kernels.WorkerPool.For(64, ref body);
+            per = Math.Min(per, (GC.GetTotalAllocatedBytes(precise: true) - before) / 200);
+        }
         Assert.True(per < 64, $"{per} bytes per loop");
     }
 
