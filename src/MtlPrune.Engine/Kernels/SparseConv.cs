@@ -52,8 +52,7 @@ internal static unsafe partial class SparseConv
             for (int i = 0; i < nseg; i++)
             {
                 int first, count, kh0 = 0, kh1 = plan.KernelTaps / plan.KernelW;
-                int* from = allRuns, to = allRuns + 1;
-                const int step = 2;
+                int* from = allRuns;
                 if (bands is null) (first, count) = (0, vectorTiles ? vectors : positionTiles ? output.Images * output.Height * output.Width : columns);
                 else
                 {
@@ -64,9 +63,8 @@ internal static unsafe partial class SparseConv
                     else if (positionTiles) (first, count) = ((img * output.Height + band.Row0) * output.Width, rows * output.Width);
                     else (first, count) = ((img * output.PhaseRows + band.Row0) * output.PhaseWidth, (rows - 1) * output.PhaseWidth + output.Width);
                     from = bandRuns + (long)(i % bands.Length) * 2 * w.Rows * (plan.Blocks + 1);
-                    to = from + 1;
                 }
-                segs[i] = new Segment { First = first, Count = count, TileStart = tiles, From = from, To = to, Step = step, Kh0 = kh0, Kh1 = kh1 };
+                segs[i] = new Segment { First = first, Count = count, TileStart = tiles, From = from, Kh0 = kh0, Kh1 = kh1 };
                 tiles += vectorTiles ? (count + 7) / 8 : (count + Tile - 1) / Tile;
             }
             // Wide, shallow layers (4+ tiles per core, at most 64 output channels) are split by columns: each core then reads only
@@ -89,10 +87,14 @@ internal static unsafe partial class SparseConv
 
     /// <summary>
     /// Consecutive output units (columns of the buffer, or output vectors) computed with one set of each row's and
-    /// block's nonzero runs: run (r, b) is [From[i·Step], To[i·Step]) for i = r·(Blocks + 1) + b. Its tiles are numbered
-    /// from <see cref="TileStart"/>. Its nonzeros lie on kernel rows [Kh0, Kh1).
+    /// block's nonzero runs: run (r, b) is [From[2i], From[2i + 1]) for i = r·(Blocks + 1) + b (the plan's pairs,
+    /// <see cref="SparsePlan.Runs"/> or a band's <see cref="SparsePlan.BandRuns"/>). Its tiles are numbered from
+    /// <see cref="TileStart"/>. Its nonzeros lie on kernel rows [Kh0, Kh1).
     /// </summary>
-    private struct Segment { public int First, Count, TileStart, Step, Kh0, Kh1; public int* From, To; }
+    private struct Segment { public int First, Count, TileStart, Kh0, Kh1; public int* From; }
+
+    /// <summary>Ints from one run's (from, to) pair to the next in the plan's run tables.</summary>
+    private const int Pair = 2;
 
     private struct Body : IParallelBody
     {
@@ -139,8 +141,8 @@ internal static unsafe partial class SparseConv
                 {
                     while (s + 1 < Segments && Segs[s + 1].TileStart <= t) s++;
                     var seg = Segs[s];
-                    int local = t - seg.TileStart, step = seg.Step;
-                    int* from = seg.From, to = seg.To;
+                    int local = t - seg.TileStart;
+                    int* from = seg.From, to = seg.From + 1;
                     int nruns = Vectors ? VectorTile(seg.First + local * 8, seg.First + seg.Count - 1, cols, runs, yo, ro) : 0, col = seg.First + local * Tile;
                     if (Positions) nruns = PositionTile(col, seg.First + seg.Count - 1, gather, posRuns, fusedPositions ? pieces : null);
                     else if (!Vectors) for (int j = 0; j < 8; j++) cols[j] = col + 16 * j;
@@ -157,12 +159,12 @@ internal static unsafe partial class SparseConv
                         {
                             OutRows outRows = default;
                             if (last) outRows = new OutRows { Y = y + (long)r0 * ycs, YStride = ycs, Residual = res == null ? null : res + (long)r0 * rcs, RStride = rcs, YOff = yo, ROff = ro, Bias = bias == null ? null : bias + r0, Act = Output.Act, Pieces = Positions ? pieces : null };
-                            Rows512(src + at[0], Offs, Val, from + (long)(r0 * stride + b) * step, to + (long)(r0 * stride + b) * step, stride * step, rows, panel, b > 0, last ? &outRows : null);
+                            Rows512(src + at[0], Offs, Val, from + (long)(r0 * stride + b) * Pair, to + (long)(r0 * stride + b) * Pair, stride * Pair, rows, panel, b > 0, last ? &outRows : null);
                             continue;
                         }
                         for (int r = r0; r < r1; r++)
                         {
-                            int i = (r * stride + b) * step, a = from[i], n = to[i] - a;
+                            int i = (r * stride + b) * Pair, a = from[i], n = to[i] - a;
                             if (b > 0 && n == 0 && !last) continue;
                             float* o = panel + (long)(r - r0) * Tile;
                             if (last)

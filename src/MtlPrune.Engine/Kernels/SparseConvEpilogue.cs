@@ -58,6 +58,7 @@ internal static unsafe partial class SparseConv
         Avx512F.MaskStore(y + p->YB - la, mb, c);
     }
 
+    /// <summary>c = act(c): ReLU, or ReLU then 6 at most (ReLU6).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Activate(ref Vector512<float> c, Inference.Activation act)
     {
@@ -93,18 +94,9 @@ internal static unsafe partial class SparseConv
             c0 += Vector512.Load(r + ro[0]); c1 += Vector512.Load(r + ro[1]); c2 += Vector512.Load(r + ro[2]); c3 += Vector512.Load(r + ro[3]);
             c4 += Vector512.Load(r + ro[4]); c5 += Vector512.Load(r + ro[5]); c6 += Vector512.Load(r + ro[6]); c7 += Vector512.Load(r + ro[7]);
         }
-        if (to->Act != Inference.Activation.None)
-        {
-            var z = Vector512<float>.Zero;
-            c0 = Vector512.Max(c0, z); c1 = Vector512.Max(c1, z); c2 = Vector512.Max(c2, z); c3 = Vector512.Max(c3, z);
-            c4 = Vector512.Max(c4, z); c5 = Vector512.Max(c5, z); c6 = Vector512.Max(c6, z); c7 = Vector512.Max(c7, z);
-            if (to->Act == Inference.Activation.Relu6)
-            {
-                var six = Vector512.Create(6f);
-                c0 = Vector512.Min(c0, six); c1 = Vector512.Min(c1, six); c2 = Vector512.Min(c2, six); c3 = Vector512.Min(c3, six);
-                c4 = Vector512.Min(c4, six); c5 = Vector512.Min(c5, six); c6 = Vector512.Min(c6, six); c7 = Vector512.Min(c7, six);
-            }
-        }
+        var act = to->Act;
+        Activate(ref c0, act); Activate(ref c1, act); Activate(ref c2, act); Activate(ref c3, act);
+        Activate(ref c4, act); Activate(ref c5, act); Activate(ref c6, act); Activate(ref c7, act);
         float* y = to->Y; long* yo = to->YOff;
         c0.Store(y + yo[0]); c1.Store(y + yo[1]); c2.Store(y + yo[2]); c3.Store(y + yo[3]);
         c4.Store(y + yo[4]); c5.Store(y + yo[5]); c6.Store(y + yo[6]); c7.Store(y + yo[7]);
