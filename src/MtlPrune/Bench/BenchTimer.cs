@@ -17,7 +17,6 @@ public static class BenchTimer
         if (runs < 1) throw new ArgumentException("runs must be at least 1.");
         for (int i = 0; i < warmup; i++) action();
         var ms = new double[runs];
-        long alloc0 = GC.GetAllocatedBytesForCurrentThread();
         long total0 = GC.GetTotalAllocatedBytes(false);
         for (int i = 0; i < runs; i++)
         {
@@ -26,7 +25,6 @@ public static class BenchTimer
             ms[i] = sw.Elapsed.TotalMilliseconds;
         }
         long alloc = GC.GetTotalAllocatedBytes(false) - total0;
-        _ = alloc0;
         Array.Sort(ms);
         double median = runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
         return new Timing(median, ms[0], ms[^1], runs, alloc / runs);
