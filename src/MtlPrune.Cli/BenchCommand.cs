@@ -119,6 +119,7 @@ internal static class BenchCommand
             static string Chosen(Deploy.LayerChoice c) => c.Kind.ToString().ToLowerInvariant()
                 + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Vectors ? ", vector tiles" : "") + (c.Kind == ConvKind.Sparse && c.Tiling == SparseTiling.Positions ? ", position tiles" : "") + (c.Kind == ConvKind.Sparse && c.Packed && c.Tiling != SparseTiling.Positions ? ", packed" : "")
                 + (c.Kind == ConvKind.Sparse && c.NonzerosPerBlock != InferenceConv.DefaultNonzerosPerBlock ? $", blocks of {c.NonzerosPerBlock}+ nonzeros" : "") + (c.WideInput ? ", wide rows" : "")
+                + (c.Kind == ConvKind.Sparse && c.Split == SparseSplit.Tiles ? ", cores split tiles" : "")
                 + (c.Copies ? ", shifted copies" : "");
             foreach (var n in bench.Notes) AnsiConsole.MarkupLine(Markup.Escape(n));
             AnsiConsole.MarkupLine(Markup.Escape(string.Create(ci, $"FMA peak measured in this run: {bench.Peak:F0} GFLOP/s ({Environment.ProcessorCount} threads)")));

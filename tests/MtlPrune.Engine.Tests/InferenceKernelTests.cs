@@ -68,23 +68,25 @@ public class InferenceKernelTests
         // every tiling of the sparse kernel, tiles of output vectors only where output rows are whole vectors; position tiles
         // everywhere (columns below 16 wide).
         // The sparse kernel also with its tiles packed into aligned panels, and with blocks of input channels of every size:
-        // one channel each (at least 1 nonzero per block), the default, and one block of all channels.
-        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies, bool, int)>();
+        // one channel each (at least 1 nonzero per block), the default, and one block of all channels; with the default, the
+        // work split across cores by rows and by tiles.
+        var variants = new List<(ConvKind, SparseTiling, ShiftedCopies, bool, int, SparseSplit)>();
         foreach (var copies in new[] { ShiftedCopies.Auto, ShiftedCopies.On, ShiftedCopies.Off })
         {
-            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies, false, InferenceConv.DefaultNonzerosPerBlock));
+            variants.Add((ConvKind.Dense, SparseTiling.Auto, copies, false, InferenceConv.DefaultNonzerosPerBlock, SparseSplit.Auto));
             foreach (var tiling in wo % 16 == 0 ? new[] { SparseTiling.Auto, SparseTiling.Columns, SparseTiling.Vectors, SparseTiling.Positions } : new[] { SparseTiling.Auto, SparseTiling.Positions })
                 foreach (bool packed in new[] { false, true })
                     foreach (int perBlock in new[] { 1, InferenceConv.DefaultNonzerosPerBlock, 100_000 })
-                        variants.Add((ConvKind.Sparse, tiling, copies, packed, perBlock));
+                        foreach (var split in perBlock == InferenceConv.DefaultNonzerosPerBlock ? new[] { SparseSplit.Auto, SparseSplit.Rows, SparseSplit.Tiles } : new[] { SparseSplit.Auto })
+                            variants.Add((ConvKind.Sparse, tiling, copies, packed, perBlock, split));
         }
-        foreach (var (kind, tiling, copies, packed, perBlock) in variants)
+        foreach (var (kind, tiling, copies, packed, perBlock, split) in variants)
         {
-            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed; conv.NonzerosPerBlock = perBlock;
+            conv.Kind = kind; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed; conv.NonzerosPerBlock = perBlock; conv.Split = split;
             Array.Fill(output, float.NaN);
             conv.Run(x, 0, n, h, w, output, 0, residual);
             for (int i = 0; i < output.Length; i++)
-                Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} packed {packed} blocks {perBlock} [{i}] {output[i]} vs {reference[i]}");
+                Assert.True(Math.Abs(output[i] - reference[i]) <= 1e-5 * scale, $"{kind} {tiling} copies {copies} packed {packed} blocks {perBlock} split {split} [{i}] {output[i]} vs {reference[i]}");
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => conv.NonzerosPerBlock = 0);
         Assert.Equal(weight.Count(v => v != 0), conv.Nonzeros);

@@ -20,6 +20,15 @@ public enum ConvKind { Dense, Sparse }
 public enum SparseTiling { Auto, Columns, Vectors, Positions }
 
 /// <summary>
+/// How the sparse kernel shares a layer's work between cores: <see cref="Rows"/>, each core a part of the output channels
+/// (equal nonzero counts) over every tile; <see cref="Tiles"/>, each core a part of the tiles for every output channel, so
+/// that each core reads and packs only its own tiles' inputs (with rows, every core packs every tile). <see cref="Auto"/>
+/// takes tiles for wide, shallow layers (4+ tiles per core, at most 64 output channels) and rows otherwise. A compact model
+/// times both per layer at load.
+/// </summary>
+public enum SparseSplit { Auto, Rows, Tiles }
+
+/// <summary>
 /// Whether a stride-1 layer runs over <see cref="ShiftedColumns"/>, one copy of its input per kernel column, shifted and
 /// cut to the output width, placed at a 64-byte boundary: the padding columns are not computed and, when the output width
 /// is a whole number of vectors, every vector load reads a single cache line. <see cref="Auto"/> takes them when the
@@ -69,6 +78,8 @@ public sealed class InferenceConv
     /// It pays on layers with many output channels per input at moderate density (DeepLab's 256-1024 channels at 30%).
     /// </summary>
     public bool PackTiles { get; set; }
+    /// <summary>How the sparse kernel's work is split across cores (<see cref="SparseSplit"/>).</summary>
+    public SparseSplit Split { get; set; }
     /// <summary>
     /// The fewest nonzeros per output channel, on average, that the sparse kernel's blocks of input channels hold (see
     /// <see cref="MakePlan"/>): each block costs a reload and a store of every output channel's sums, so fewer, larger
@@ -137,7 +148,7 @@ public sealed class InferenceConv
         if (residual is not null && ((rl.N, rl.C, rl.H, rl.W) != (yl.N, yl.C, yl.H, yl.W) || residual.Length - rOff < rl.Length)) throw new ArgumentException("InferenceConv: the residual is not shaped as the output.");
         if (Groups == 1 && Trimmed(xl.H, xl.W) is { } live)
         {
-            live.Kind = Kind; live.Tiling = Tiling; live.Copies = Copies; live.PackTiles = PackTiles; live.NonzerosPerBlock = NonzerosPerBlock;
+            live.Kind = Kind; live.Tiling = Tiling; live.Copies = Copies; live.PackTiles = PackTiles; live.NonzerosPerBlock = NonzerosPerBlock; live.Split = Split;
             live.Run(x, xOff, xl, y, yOff, yl, residual, rOff, rl);
             return;
         }
@@ -330,7 +341,7 @@ public sealed class InferenceConv
                 {
                     float* pc = Simd.Align64(pc0);
                     ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack + SparseConv.Tile);
-                    SparseConv.Run(_sparse!, sp, pc, ShiftedColumns.Columns(g), output.WithPhaseWidth(g.Wo), _parts!, false);
+                    SparseConv.Run(_sparse!, sp, pc, ShiftedColumns.Columns(g), output.WithPhaseWidth(g.Wo), _parts!, false, byTiles: ByTiles);
                 }
             }
             finally { BufferPool.Return(copies); }
@@ -339,8 +350,10 @@ public sealed class InferenceConv
         bool positions = Tiling == SparseTiling.Positions && output.Width >= 16;
         var plan = Plan(g, shifted: false, packed: PackTiles || positions);
         bool vectors = output.WholeVectors && (Tiling == SparseTiling.Vectors || (Tiling == SparseTiling.Auto && output.Width <= 32));
-        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors, positions);
+        SparseConv.Run(_sparse!, plan, pb, g.Columns, output, _parts!, vectors, positions, ByTiles);
     }
+
+    private bool? ByTiles => Split switch { SparseSplit.Rows => false, SparseSplit.Tiles => true, _ => null };
 
     /// <summary>
     /// The default <see cref="NonzerosPerBlock"/>. <see cref="MakePlan"/> makes the nonzeros' offsets for a geometry, with

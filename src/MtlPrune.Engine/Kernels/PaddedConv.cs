@@ -103,10 +103,17 @@ internal static unsafe class PaddedConv
     public static void PrepareChannels(float* src, long imageStride, long channelStride, int rowStride, in Geometry g, float* dst, int c0, int c1)
     {
         int hq = g.Hq, wq = g.Wq;
+        // Stride 2 across with both column phases stored (some tap reads an odd column) and a padding less than a phase row.
+        bool paired = g.Sw == 2 && g.UsesPhase(0, 1) && (g.Pw + 1) / 2 <= wq;
         for (int a = 0; a < g.Sh; a++)
             for (int b = 0; b < g.Sw; b++)
             {
                 if (!g.UsesPhase(a, b)) continue;
+                if (paired)
+                {
+                    if (b == 0) PreparePair(src, imageStride, channelStride, rowStride, g, dst, c0, c1, a);
+                    continue;
+                }
                 int phase = g.PhaseIndex(a, b);
                 // Columns j whose source column s·j + b − Pw lies inside the image.
                 int last = g.W - 1 + g.Pw - b;
@@ -124,15 +131,91 @@ internal static unsafe class PaddedConv
                             int row = g.Sh * i + a - g.Ph;
                             float* d = plane + (long)i * wq;
                             if ((uint)row >= (uint)g.H || j1 == j0) { new Span<float>(d, wq).Clear(); continue; }
-                            new Span<float>(d, j0).Clear();
+                            // The borders are a column or two on either side: zeros stored one by one (a Span clear's call
+                            // cost more than the row's copy on 32-wide phase rows).
+                            for (int j = 0; j < j0; j++) d[j] = 0f;
                             float* s = img + (long)row * rowStride + (g.Sw * j0 + b - g.Pw);
                             if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
                             else if (g.Sw == 2) EveryOther(s, d + j0, j1 - j0);
                             else for (int j = 0; j < j1 - j0; j++) d[j0 + j] = s[j * g.Sw];
-                            new Span<float>(d + j1, wq - j1).Clear();
+                            for (int j = j1; j < wq; j++) d[j] = 0f;
                         }
                     }
             }
+    }
+
+    /// <summary>
+    /// <see cref="PrepareChannels"/> for stride 2 across, phases (a, 0) and (a, 1) together: each source row is read once and
+    /// split into its even and odd columns, one phase row each (<see cref="Deinterleave"/>), instead of being read once per
+    /// phase. DeepLab's and resnet-mini's strided layers use both column phases.
+    /// </summary>
+    private static void PreparePair(float* src, long imageStride, long channelStride, int rowStride, in Geometry g, float* dst, int c0, int c1, int a)
+    {
+        int hq = g.Hq, wq = g.Wq;
+        // Phase b holds source columns 2j + b − Pw; columns [j0b, j1b) of its rows lie inside the image.
+        int j00 = Math.Min(wq, (g.Pw + 1) / 2), j01 = Math.Min(wq, g.Pw / 2);
+        int j10 = Math.Max(j00, Math.Min(wq, (g.W - 1 + g.Pw) / 2 + 1)), j11 = Math.Max(j01, Math.Min(wq, (g.W + g.Pw - 2) / 2 + 1));
+        if (g.W - 1 + g.Pw - 1 < 0) j11 = j01;
+        // The phase whose first inside column is source column 0 takes the even columns.
+        bool evenIn0 = 2 * j00 - g.Pw == 0;
+        int p0 = g.PhaseIndex(a, 0), p1 = g.PhaseIndex(a, 1);
+        for (int c = c0; c < c1; c++)
+            for (int n = 0; n < g.N; n++)
+            {
+                float* plane0 = dst + (long)(p0 * g.C + c) * g.Plane + (long)n * hq * wq, plane1 = dst + (long)(p1 * g.C + c) * g.Plane + (long)n * hq * wq;
+                float* img = src + n * imageStride + c * channelStride;
+                for (int i = 0; i < hq; i++)
+                {
+                    int row = g.Sh * i + a - g.Ph;
+                    float* d0 = plane0 + (long)i * wq, d1 = plane1 + (long)i * wq;
+                    if ((uint)row >= (uint)g.H) { new Span<float>(d0, wq).Clear(); new Span<float>(d1, wq).Clear(); continue; }
+                    for (int j = 0; j < j00; j++) d0[j] = 0f;
+                    for (int j = 0; j < j01; j++) d1[j] = 0f;
+                    float* s = img + (long)row * rowStride;
+                    if (evenIn0) Deinterleave(s, d0 + j00, j10 - j00, d1 + j01, j11 - j01);
+                    else Deinterleave(s, d1 + j01, j11 - j01, d0 + j00, j10 - j00);
+                    for (int j = j10; j < wq; j++) d0[j] = 0f;
+                    for (int j = j11; j < wq; j++) d1[j] = 0f;
+                }
+            }
+    }
+
+    /// <summary>
+    /// even[k] = s[2k] for k &lt; <paramref name="evens"/> and odd[k] = s[2k + 1] for k &lt; <paramref name="odds"/>,
+    /// reading no source float that neither needs: two loads, two permutes and two stores per 32 source floats, the tail
+    /// under masks.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static void Deinterleave(float* s, float* even, int evens, float* odd, int odds)
+    {
+        int k = 0;
+        if (Simd.Use512 && Avx512F.IsSupported)
+        {
+            var ie = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var io = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            var lanes = Vector512<int>.Indices;
+            var zero = Vector512<float>.Zero;
+            for (; k + 16 <= evens && k + 16 <= odds; k += 16)
+            {
+                var lo = Vector512.Load(s + 2 * k); var hi = Vector512.Load(s + 2 * k + 16);
+                Vector512.Store(Avx512F.PermuteVar16x32x2(lo, ie, hi), even + k);
+                Vector512.Store(Avx512F.PermuteVar16x32x2(lo, io, hi), odd + k);
+            }
+            while (k < evens || k < odds)
+            {
+                // Floats needed from s + 2k: up to the last even (2·evens − 2) and the last odd (2·odds − 1).
+                int used = Math.Max(2 * (evens - k) - 1, 2 * (odds - k));
+                var mlo = Vector512.LessThan(lanes, Vector512.Create(used)).AsSingle();
+                var mhi = Vector512.LessThan(lanes, Vector512.Create(used - 16)).AsSingle();
+                var lo = Avx512F.MaskLoad(s + 2 * k, mlo, zero); var hi = Avx512F.MaskLoad(s + 2 * k + 16, mhi, zero);
+                if (k < evens) Avx512F.MaskStore(even + k, Vector512.LessThan(lanes, Vector512.Create(evens - k)).AsSingle(), Avx512F.PermuteVar16x32x2(lo, ie, hi));
+                if (k < odds) Avx512F.MaskStore(odd + k, Vector512.LessThan(lanes, Vector512.Create(odds - k)).AsSingle(), Avx512F.PermuteVar16x32x2(lo, io, hi));
+                k += 16;
+            }
+            return;
+        }
+        for (int j = 0; j < evens; j++) even[j] = s[2 * j];
+        for (int j = 0; j < odds; j++) odd[j] = s[2 * j + 1];
     }
 
     /// <summary>

@@ -27,7 +27,8 @@ internal static unsafe partial class SparseConv
     /// kept in a per-thread panel; after the last block the tile's valid positions go through the epilogue straight into
     /// y, so no full-size intermediate is written.
     /// </summary>
-    public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts, bool vectorTiles, bool positionTiles = false)
+    public static void Run(SparseRows w, SparsePlan plan, float* buf, int columns, in SparseOutput output, int[] parts, bool vectorTiles, bool positionTiles = false,
+        bool? byTiles = null)
     {
         // With positionTiles (packed plans, output rows of at least 16), a tile is 128 consecutive output positions, valid
         // ones only, gathered per tap into the packed panel across row ends: for outputs whose rows are not whole vectors
@@ -67,12 +68,15 @@ internal static unsafe partial class SparseConv
                 segs[i] = new Segment { First = first, Count = count, TileStart = tiles, From = from, Kh0 = kh0, Kh1 = kh1 };
                 tiles += vectorTiles ? (count + 7) / 8 : (count + Tile - 1) / Tile;
             }
-            // Wide, shallow layers (4+ tiles per core, at most 64 output channels) are split by columns: each core then reads only
-            // its part of the input and writes only its part of the output, instead of every core streaming the whole input for
-            // its rows (DeepLab's 1024→40 1×1 head at 37×49, 15 tiles: 1.17 → 0.91 ms with the split). Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache
-            // (512 rows by columns measured 5-15% slower on DeepLab's dilated layers).
+            // Unless the caller says (byTiles), wide, shallow layers (4+ tiles per core, at most 64 output channels) are split by
+            // columns: each core then reads only its part of the input and writes only its part of the output, instead of every
+            // core streaming the whole input for its rows (DeepLab's 1024→40 1×1 head at 37×49, 15 tiles: 1.17 → 0.91 ms with the
+            // split). Deeper layers keep the split by rows, whose per-core panel of sums stays small enough for the L1 cache (512
+            // rows by columns measured 5-15% slower on DeepLab's dilated layers). Packed layers of few tiles gain from the split
+            // by columns too, since with rows every core packs every tile: resnet-mini's 128→128 at 16×16 (2 tiles) measured 10%
+            // faster, its strided 64→128 7% (medians of 30 alternated rounds); a compact model times both.
             int threads = parts.Length - 1;
-            bool byColumns = threads > 1 && tiles >= 4 * threads && w.Rows <= 64;
+            bool byColumns = threads > 1 && (byTiles ?? (tiles >= 4 * threads && w.Rows <= 64));
             var body = new Body
             {
                 Blocks = plan.Blocks, Offs = offs, Val = val, Buf = buf, Output = output, Parts = parts,

@@ -13,7 +13,7 @@ namespace MtlPrune.Deploy;
 /// </summary>
 public sealed record LayerChoice(string Layer, ConvKind Kind, double Density, double DenseMs, double SparseMs, long Macs, long NonzeroMacs,
     SparseTiling Tiling = SparseTiling.Columns, bool Copies = false, bool Packed = false, bool WideInput = false,
-    int NonzerosPerBlock = InferenceConv.DefaultNonzerosPerBlock);
+    int NonzerosPerBlock = InferenceConv.DefaultNonzerosPerBlock, SparseSplit Split = SparseSplit.Auto);
 
 /// <summary>
 /// The inference runtime of a pruned multi-task model (an <see cref="InferenceGraph"/>, usually from a <c>.mtlp</c> file).
@@ -32,7 +32,7 @@ public sealed class CompactModel
     private bool _chosen;
     private readonly List<LayerChoice> _choices = new();
     // Per convolution, the variants of each kernel that measured fastest at load (see ChooseKernels).
-    private readonly Dictionary<InferenceConv, (ShiftedCopies DenseCopies, SparseTiling Tiling, ShiftedCopies SparseCopies, bool Packed, int PerBlock)> _variants = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<InferenceConv, (ShiftedCopies DenseCopies, SparseTiling Tiling, ShiftedCopies SparseCopies, bool Packed, int PerBlock, SparseSplit Split)> _variants = new(ReferenceEqualityComparer.Instance);
     // Values laid out with wide rows (ActivationLayout.Wide), as WideValues decided after the kernels were chosen.
     private readonly HashSet<int> _wide = new();
 
@@ -66,8 +66,8 @@ public sealed class CompactModel
                 c.Kind = kind == ConvKind.Sparse && !c.CanRunSparse ? ConvKind.Dense : kind;
                 // The variant timed fastest for that kernel at load, if it was timed.
                 if (_variants.TryGetValue(c, out var v))
-                    (c.Tiling, c.Copies, c.PackTiles, c.NonzerosPerBlock) = c.Kind == ConvKind.Sparse ? (v.Tiling, v.SparseCopies, v.Packed, v.PerBlock)
-                        : (SparseTiling.Columns, v.DenseCopies, false, InferenceConv.DefaultNonzerosPerBlock);
+                    (c.Tiling, c.Copies, c.PackTiles, c.NonzerosPerBlock, c.Split) = c.Kind == ConvKind.Sparse ? (v.Tiling, v.SparseCopies, v.Packed, v.PerBlock, v.Split)
+                        : (SparseTiling.Columns, v.DenseCopies, false, InferenceConv.DefaultNonzerosPerBlock, SparseSplit.Auto);
             }
             // Wide rows only where the kernels now reading them gain from them; the plans are remade with the new layouts.
             if (_plans.Values.FirstOrDefault() is { } any && WideValues(any) is var wide && !wide.SetEquals(_wide))
@@ -330,8 +330,8 @@ public sealed class CompactModel
     }
 
     /// <summary>
-    /// Times each convolution (of <paramref name="only"/>, when given) both ways on this plan's shapes and layouts (median
-    /// of 5 after a warm-up) and keeps the faster.
+    /// Times each convolution (of <paramref name="only"/>, when given) both ways on this plan's shapes and layouts, with
+    /// each kernel's variants, and keeps the fastest (see <see cref="Fastest"/>).
     /// </summary>
     private void ChooseKernels(Plan plan, int h, int w, HashSet<GraphNode>? only)
     {
@@ -350,56 +350,80 @@ public sealed class CompactModel
             var res = node.Inputs.Length == 2 ? AlignedBuffer.New((int)rl.Capacity) : null;
             int ro = res is null ? 0 : AlignedBuffer.Start(res);
             if (res is not null) FillForTiming(res);
-            double Time(ConvKind k, SparseTiling tiling, ShiftedCopies copies, bool packed = false, int perBlock = InferenceConv.DefaultNonzerosPerBlock)
+            void Run(Variant v)
             {
-                conv.Kind = k; conv.Tiling = tiling; conv.Copies = copies; conv.PackTiles = packed; conv.NonzerosPerBlock = perBlock;
+                (conv.Kind, conv.Tiling, conv.Copies, conv.PackTiles, conv.NonzerosPerBlock, conv.Split) = (v.Kind, v.Tiling, v.Copies, v.Packed, v.PerBlock, v.Split);
                 conv.Run(x, xo, xl, y, yo, yl, res, ro, rl);
-                var t = new double[5];
-                for (int r = 0; r < t.Length; r++)
-                {
-                    long s0 = Stopwatch.GetTimestamp();
-                    conv.Run(x, xo, xl, y, yo, yl, res, ro, rl);
-                    t[r] = Stopwatch.GetElapsedTime(s0).TotalMilliseconds;
-                }
-                Array.Sort(t);
-                return t[t.Length / 2];
             }
-            // Each kernel's variants, the fastest kept: over shifted copies of the input or not (stride-1 layers wider than
-            // one column); for the sparse kernel, tiles of output vectors where output rows are whole vectors (faster on
-            // narrow maps, slower on wide dilated ones), and tiles packed into aligned panels or read in place (packing pays
-            // with many output channels per input), the copies timed with the packing that won without them.
+            // Each kernel's variants: over shifted copies of the input or not (stride-1 layers wider than one column); for the
+            // sparse kernel, every tiling with and without packing (packing changes which tiling wins: on DeepLab's 36×48 maps
+            // column tiles beat vector tiles read in place, and packed vector tiles beat both, by 10-25%), tiles of output
+            // vectors where output rows are whole vectors (faster on narrow maps, slower on wide dilated ones), and position
+            // tiles (always packed) where rows are at least a vector wide: no padding columns computed on rows that are not
+            // whole vectors (DeepLab's 37×49).
             bool copiable = conv.Stride == (1, 1) && conv.Kernel.W > 1;
-            var (dense, denseCopies) = (Time(ConvKind.Dense, SparseTiling.Columns, ShiftedCopies.Off), false);
-            if (copiable && Time(ConvKind.Dense, SparseTiling.Columns, ShiftedCopies.On) is var dc && dc < dense) (dense, denseCopies) = (dc, true);
-            var (sparse, tiling, sparseCopies, packed, perBlock) = (double.PositiveInfinity, SparseTiling.Columns, false, false, InferenceConv.DefaultNonzerosPerBlock);
+            const int pb = InferenceConv.DefaultNonzerosPerBlock;
+            var dense = new List<Variant> { new(ConvKind.Dense, SparseTiling.Columns, ShiftedCopies.Off, false, pb, SparseSplit.Auto) };
+            if (copiable) dense.Add(dense[0] with { Copies = ShiftedCopies.On });
+            var sparse = new List<Variant>();
             if (conv.CanRunSparse)
             {
-                // Every tiling with and without packing: packing changes which tiling wins (on DeepLab's 36×48 maps column
-                // tiles beat vector tiles read in place, and packed vector tiles beat both, by 10-25%).
                 foreach (var t in outS[3] % 16 == 0 ? new[] { SparseTiling.Columns, SparseTiling.Vectors } : new[] { SparseTiling.Columns })
                     foreach (var p in new[] { false, true })
-                        if (Time(ConvKind.Sparse, t, ShiftedCopies.Off, p) is var ms && ms < sparse) (sparse, tiling, packed) = (ms, t, p);
-                // Position tiles (always packed) where rows are at least a vector wide: no padding columns computed on rows
-                // that are not whole vectors (DeepLab's 37×49).
-                if (outS[3] >= 16 && Time(ConvKind.Sparse, SparseTiling.Positions, ShiftedCopies.Off, true) is var mp && mp < sparse) (sparse, tiling, packed) = (mp, SparseTiling.Positions, true);
-                if (copiable && Time(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.On, packed) is var sc && sc < sparse) (sparse, tiling, sparseCopies) = (sc, SparseTiling.Columns, true);
-                // Then fewer, larger blocks of input channels for the winner: on 512→512 and 512→1024 layers at 36×48 and 90% sparsity, 4-8x
-                // the default measured 1-18% faster (fewer reloads of the output channels' sums); at 70%, 5-25% slower.
-                foreach (var nz in BlockSizes)
-                    if (Time(ConvKind.Sparse, tiling, Use(sparseCopies), packed, nz) is var ms && ms < sparse) (sparse, perBlock) = (ms, nz);
+                        sparse.Add(new(ConvKind.Sparse, t, ShiftedCopies.Off, p, pb, SparseSplit.Auto));
+                if (outS[3] >= 16) sparse.Add(new(ConvKind.Sparse, SparseTiling.Positions, ShiftedCopies.Off, true, pb, SparseSplit.Auto));
+                if (copiable) foreach (var p in new[] { false, true }) sparse.Add(new(ConvKind.Sparse, SparseTiling.Columns, ShiftedCopies.On, p, pb, SparseSplit.Auto));
             }
-            conv.Kind = sparse < dense ? ConvKind.Sparse : ConvKind.Dense;
-            _variants[conv] = (Use(denseCopies), tiling, Use(sparseCopies), packed, perBlock);
-            bool sparseWins = conv.Kind == ConvKind.Sparse, copies = sparseWins ? sparseCopies : denseCopies;
-            conv.Tiling = tiling;
-            conv.Copies = Use(copies);
-            conv.PackTiles = sparseWins && packed;
-            conv.NonzerosPerBlock = sparseWins ? perBlock : InferenceConv.DefaultNonzerosPerBlock;
+            var times = Fastest(dense.Concat(sparse).ToList(), Run);
+            var (bestDense, denseMs) = times.Take(dense.Count).MinBy(t => t.Ms);
+            var (best, sparseMs) = sparse.Count == 0 ? (dense[0], double.PositiveInfinity) : times.Skip(dense.Count).MinBy(t => t.Ms);
+            if (conv.CanRunSparse)
+            {
+                // Then fewer, larger blocks of input channels for the winner: on 512→512 and 512→1024 layers at 36×48 and 90%
+                // sparsity, 4-8x the default measured 1-18% faster (fewer reloads of the output channels' sums); at 70%, 5-25% slower.
+                (best, sparseMs) = Fastest(BlockSizes.Select(nz => best with { PerBlock = nz }).Prepend(best).ToList(), Run).MinBy(t => t.Ms);
+                // Then the work split across cores both ways (SparseSplit): by tiles, each core packs only its own tiles.
+                if (Environment.ProcessorCount > 1)
+                    (best, sparseMs) = Fastest(new[] { best with { Split = SparseSplit.Rows }, best with { Split = SparseSplit.Tiles } }, Run).MinBy(t => t.Ms);
+            }
+            bool sparseWins = sparseMs < denseMs;
+            _variants[conv] = (bestDense.Copies, best.Tiling, best.Copies, best.Packed, best.PerBlock, best.Split);
+            var chosen = sparseWins ? best : bestDense;
+            (conv.Kind, conv.Tiling, conv.Copies, conv.PackTiles, conv.NonzerosPerBlock, conv.Split) = (chosen.Kind, chosen.Tiling, chosen.Copies, chosen.Packed, chosen.PerBlock, chosen.Split);
             long macs = conv.Weights * outS[2] * outS[3], nzMacs = conv.Nonzeros * outS[2] * outS[3];
-            var choice = new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, dense, sparse, macs, nzMacs, tiling, copies, packed, xl.Wide, perBlock);
+            var choice = new LayerChoice(node.Name ?? node.Weight!, conv.Kind, (double)conv.Nonzeros / conv.Weights, denseMs, sparseMs, macs, nzMacs,
+                best.Tiling, chosen.Copies == ShiftedCopies.On, best.Packed, xl.Wide, best.PerBlock, best.Split);
             int at = _choices.FindIndex(c => c.Layer == choice.Layer);
             if (at >= 0) _choices[at] = choice; else _choices.Add(choice);
         }
+    }
+
+    /// <summary>One way to run a convolution, as <see cref="ChooseKernels"/> times it.</summary>
+    private readonly record struct Variant(ConvKind Kind, SparseTiling Tiling, ShiftedCopies Copies, bool Packed, int PerBlock, SparseSplit Split);
+
+    /// <summary>Runs each variant timed at load takes, after a warm-up run of each.</summary>
+    private const int TimedRuns = 7;
+
+    /// <summary>
+    /// Each variant's fastest of <see cref="TimedRuns"/> runs, taken in turns (one run of each variant, then again), after a
+    /// warm-up run of each. In turns, a slow spell of the machine (its clock moves 15-30% within seconds) slows every
+    /// variant alike instead of the few timed during it; and the fastest run, not the median, since other work only ever
+    /// adds time. With medians of 5 runs taken one variant after the other, resnet-mini's layers at 70% changed their
+    /// choices from one load to the next.
+    /// </summary>
+    private static (Variant Variant, double Ms)[] Fastest(IReadOnlyList<Variant> variants, Action<Variant> run)
+    {
+        var best = new double[variants.Count];
+        Array.Fill(best, double.PositiveInfinity);
+        foreach (var v in variants) run(v);
+        for (int r = 0; r < TimedRuns; r++)
+            for (int i = 0; i < variants.Count; i++)
+            {
+                long s0 = Stopwatch.GetTimestamp();
+                run(variants[i]);
+                best[i] = Math.Min(best[i], Stopwatch.GetElapsedTime(s0).TotalMilliseconds);
+            }
+        return variants.Select((v, i) => (v, best[i])).ToArray();
     }
 
     /// <summary>Writes every float of a timing buffer (values in [0, 1), as after a ReLU), so that each page is its own.</summary>
