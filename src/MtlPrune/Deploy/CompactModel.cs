@@ -402,7 +402,7 @@ public sealed class CompactModel
     private readonly record struct Variant(ConvKind Kind, SparseTiling Tiling, ShiftedCopies Copies, bool Packed, int PerBlock, SparseSplit Split);
 
     /// <summary>Runs each variant timed at load takes, after a warm-up run of each.</summary>
-    private const int TimedRuns = 7;
+    private const int TimedRuns = 5;
 
     /// <summary>
     /// Each variant's fastest of <see cref="TimedRuns"/> runs, taken in turns (one run of each variant, then again), after a
