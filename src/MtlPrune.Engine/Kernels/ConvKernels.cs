@@ -5,7 +5,8 @@ namespace MtlPrune.Engine.Kernels;
 /// Convolution over NCHW tensors without im2col buffers (see <see cref="PaddedConv"/>): forward Y = W·cols and the
 /// weight gradient dW = dY·colsᵀ read the patch matrix in place from a phase buffer, for any stride and dilation.
 /// The input gradient of a stride-1 convolution is the forward convolution of dY with the flipped, transposed
-/// kernel; for strided convolutions it is dcols = Wᵀ·dY folded back (col2im). The batch is processed in chunks of
+/// kernel; for stride 2 four stride-1 convolutions of dY, one per phase of dX (<see cref="SubPixelInputGrad"/>); for other
+/// strides dcols = Wᵀ·dY folded back (col2im). The batch is processed in chunks of
 /// images sized to stay in L2, chunks in parallel across cores.
 /// </summary>
 internal static unsafe class ConvKernels
@@ -31,6 +32,9 @@ internal static unsafe class ConvKernels
 
     /// <summary>Whether depthwise convolutions take <see cref="DepthwiseConv"/> (on by default; off only to compare in benchmarks).</summary>
     internal static bool UseDepthwise { get; set; } = true;
+
+    /// <summary>Whether stride-2 input gradients take <see cref="SubPixelInputGrad"/> (on by default; off only to compare).</summary>
+    internal static bool UseSubPixel { get; set; } = true;
 
     /// <summary>The phase-buffer geometry of this convolution for a chunk of <paramref name="n"/> images.</summary>
     private static PaddedConv.Geometry Padded(Shape s, int n) =>
@@ -60,7 +64,7 @@ internal static unsafe class ConvKernels
     }
 
     /// <summary>Runs <paramref name="body"/>(start, count, threadsForGemm) for each chunk, chunks in parallel when there are several.</summary>
-    private static void ForChunks(List<(int Start, int Count)> chunks, Action<int, int, int> body)
+    internal static void ForChunks(List<(int Start, int Count)> chunks, Action<int, int, int> body)
     {
         if (chunks.Count == 1) { body(chunks[0].Start, chunks[0].Count, Gemm.MaxThreads); return; }
         Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads }, c => body(c.Start, c.Count, 1));
@@ -183,6 +187,7 @@ internal static unsafe class ConvKernels
             BufferPool.Return(wt);
             return;
         }
+        if (UseSubPixel && SubPixelInputGrad.Applies(s)) { SubPixelInputGrad.Backward(s, dy, dyOff, w, wOff, dx, dxOff, accumulate); return; }
         ForImages(s.N, (img, threads) =>
         {
             float[]? cols = s.Pointwise ? null : BufferPool.Rent(s.TapCount * s.Spatial);
