@@ -115,10 +115,7 @@ internal static unsafe class PaddedConv
                     continue;
                 }
                 int phase = g.PhaseIndex(a, b);
-                // Columns j whose source column s·j + b − Pw lies inside the image.
-                int last = g.W - 1 + g.Pw - b;
-                int j0 = Math.Min(wq, (g.Pw - b + g.Sw - 1) / g.Sw), j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
-                if (j1 < j0) j1 = j0;
+                var (j0, j1) = InsideColumns(g, b);
                 // Each row is written once: zeros left of the image, its pixels, zeros right of it (or zeros outside it),
                 // instead of clearing the plane and then copying into it.
                 for (int c = c0; c < c1; c++)
@@ -136,12 +133,20 @@ internal static unsafe class PaddedConv
                             for (int j = 0; j < j0; j++) d[j] = 0f;
                             float* s = img + (long)row * rowStride + (g.Sw * j0 + b - g.Pw);
                             if (g.Sw == 1) new ReadOnlySpan<float>(s, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
-                            else if (g.Sw == 2) EveryOther(s, d + j0, j1 - j0);
+                            else if (g.Sw == 2) Deinterleave(s, d + j0, j1 - j0, null, 0);
                             else for (int j = 0; j < j1 - j0; j++) d[j0 + j] = s[j * g.Sw];
                             for (int j = j1; j < wq; j++) d[j] = 0f;
                         }
                     }
             }
+    }
+
+    /// <summary>Columns [J0, J1) of column phase b's rows whose source column Sw·j + b − Pw lies inside the image.</summary>
+    private static (int J0, int J1) InsideColumns(in Geometry g, int b)
+    {
+        int wq = g.Wq, last = g.W - 1 + g.Pw - b;
+        int j0 = Math.Min(wq, (g.Pw - b + g.Sw - 1) / g.Sw), j1 = last < 0 ? 0 : Math.Min(wq, last / g.Sw + 1);
+        return (j0, Math.Max(j0, j1));
     }
 
     /// <summary>
@@ -152,10 +157,8 @@ internal static unsafe class PaddedConv
     private static void PreparePair(float* src, long imageStride, long channelStride, int rowStride, in Geometry g, float* dst, int c0, int c1, int a)
     {
         int hq = g.Hq, wq = g.Wq;
-        // Phase b holds source columns 2j + b − Pw; columns [j0b, j1b) of its rows lie inside the image.
-        int j00 = Math.Min(wq, (g.Pw + 1) / 2), j01 = Math.Min(wq, g.Pw / 2);
-        int j10 = Math.Max(j00, Math.Min(wq, (g.W - 1 + g.Pw) / 2 + 1)), j11 = Math.Max(j01, Math.Min(wq, (g.W + g.Pw - 2) / 2 + 1));
-        if (g.W - 1 + g.Pw - 1 < 0) j11 = j01;
+        var (j00, j10) = InsideColumns(g, 0);
+        var (j01, j11) = InsideColumns(g, 1);
         // The phase whose first inside column is source column 0 takes the even columns.
         bool evenIn0 = 2 * j00 - g.Pw == 0;
         int p0 = g.PhaseIndex(a, 0), p1 = g.PhaseIndex(a, 1);
@@ -183,7 +186,8 @@ internal static unsafe class PaddedConv
     /// <summary>
     /// even[k] = s[2k] for k &lt; <paramref name="evens"/> and odd[k] = s[2k + 1] for k &lt; <paramref name="odds"/>,
     /// reading no source float that neither needs: two loads, two permutes and two stores per 32 source floats, the tail
-    /// under masks.
+    /// under masks. With no odds (<paramref name="odd"/> may then be null) it is a stride-2 phase row alone, read up to
+    /// s[2·evens − 2]: each second load leaves out its last (odd) float, which is never kept.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static void Deinterleave(float* s, float* even, int evens, float* odd, int odds)
@@ -195,11 +199,13 @@ internal static unsafe class PaddedConv
             var io = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
             var lanes = Vector512<int>.Indices;
             var zero = Vector512<float>.Zero;
-            for (; k + 16 <= evens && k + 16 <= odds; k += 16)
+            // Whole vectors: with no odds, the second load leaves out its last (odd) float.
+            var hiMask = Vector512.LessThan(lanes, Vector512.Create(odds > 0 ? 16 : 15)).AsSingle();
+            for (; k + 16 <= evens && (odds == 0 || k + 16 <= odds); k += 16)
             {
-                var lo = Vector512.Load(s + 2 * k); var hi = Vector512.Load(s + 2 * k + 16);
+                var lo = Vector512.Load(s + 2 * k); var hi = Avx512F.MaskLoad(s + 2 * k + 16, hiMask, zero);
                 Vector512.Store(Avx512F.PermuteVar16x32x2(lo, ie, hi), even + k);
-                Vector512.Store(Avx512F.PermuteVar16x32x2(lo, io, hi), odd + k);
+                if (odds > 0) Vector512.Store(Avx512F.PermuteVar16x32x2(lo, io, hi), odd + k);
             }
             while (k < evens || k < odds)
             {
@@ -216,36 +222,6 @@ internal static unsafe class PaddedConv
         }
         for (int j = 0; j < evens; j++) even[j] = s[2 * j];
         for (int j = 0; j < odds; j++) odd[j] = s[2 * j + 1];
-    }
-
-    /// <summary>
-    /// d[k] = s[2k] for k &lt; count, reading nothing past s[2·count − 2] (a stride-2 phase row): whole vectors, the last
-    /// odd lane of each pair of loads masked off (it is never kept), and the tail under masks instead of scalar steps (up
-    /// to 16 of a 64-wide row).
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void EveryOther(float* s, float* d, int count)
-    {
-        int k = 0;
-        if (Simd.Use512 && Avx512F.IsSupported)
-        {
-            var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            var lanes = Vector512<int>.Indices;
-            var zero = Vector512<float>.Zero;
-            var upTo14 = Vector512.LessThan(lanes, Vector512.Create(15)).AsSingle();
-            for (; k + 16 <= count; k += 16)
-                Vector512.Store(Avx512F.PermuteVar16x32x2(Vector512.Load(s + 2 * k), even, Avx512F.MaskLoad(s + 2 * k + 16, upTo14, zero)), d + k);
-            if (k < count)
-            {
-                int used = 2 * (count - k) - 1;    // floats read from s + 2k: up to s[2·count − 2]
-                var lo = Vector512.LessThan(lanes, Vector512.Create(used)).AsSingle();
-                var hi = Vector512.LessThan(lanes, Vector512.Create(used - 16)).AsSingle();
-                var v = Avx512F.PermuteVar16x32x2(Avx512F.MaskLoad(s + 2 * k, lo, zero), even, Avx512F.MaskLoad(s + 2 * k + 16, hi, zero));
-                Avx512F.MaskStore(d + k, Vector512.LessThan(lanes, Vector512.Create(count - k)).AsSingle(), v);
-                return;
-            }
-        }
-        for (; k < count; k++) d[k] = s[2 * k];
     }
 
     /// <summary>

@@ -432,8 +432,6 @@ public sealed class CompactModel
         for (int i = 0; i < buffer.Length; i++) buffer[i] = (i * 0x9E3779B9u >> 8) * (1f / (1 << 24));
     }
 
-    private static ShiftedCopies Use(bool on) => on ? ShiftedCopies.On : ShiftedCopies.Off;
-
     /// <summary>The larger <see cref="InferenceConv.NonzerosPerBlock"/> values timed against the default for each sparse layer.</summary>
     private static readonly int[] BlockSizes = [96, 192];
 
