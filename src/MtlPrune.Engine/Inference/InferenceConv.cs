@@ -213,11 +213,10 @@ public sealed class InferenceConv
         else
         {
             var g = new PaddedConv.Geometry(n, InChannels / Groups, h, w, Kernel.H, Kernel.W, Stride.H, Stride.W, Padding.H, Padding.W, Dilation.H, Dilation.W);
-            var offsets = PaddedConv.Offsets(g);
             int og = OutChannels / Groups, taps = InChannels / Groups * Kernel.H * Kernel.W;
             fixed (float* px = x) fixed (float* pw = _weight) fixed (float* py = y)
                 for (int gi = 0; gi < Groups; gi++)
-                    PaddedConv.Forward(new MatView(pw + (long)gi * og * taps, taps, 1), og, px + xOff + (long)gi * (InChannels / Groups) * h * w, InChannels * h * w, g, offsets,
+                    PaddedConv.Forward(pw + (long)gi * og * taps, og, px + xOff + (long)gi * (InChannels / Groups) * h * w, InChannels * h * w, g,
                         py + yOff + (long)gi * og * ho * wo, OutChannels * ho * wo, false, Gemm.MaxThreads);
         }
         if (_bias is null && residual is null && Activation == Activation.None) return;
@@ -229,96 +228,41 @@ public sealed class InferenceConv
     }
 
     /// <summary>
-    /// The engine's GEMM over the phase buffer into a scratch matrix, then the epilogue row by row into y; over
-    /// <see cref="ShiftedColumns"/> instead when the phase buffer's columns are mostly padding (a large dilation on a
-    /// small map) and the copies cost less than the padding columns' multiply-adds.
+    /// The engine's dense sums (<see cref="ConvSums"/>: over shifted copies when the phase buffer's columns are mostly padding
+    /// and the copies cost less than the padding columns' multiply-adds, in bands of live kernel rows where dilation leaves
+    /// some out) into a scratch matrix, then the epilogue row by row into y.
     /// </summary>
     private unsafe void RunDense(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
     {
-        if (TakesCopies(g, (long)OutChannels * g.Taps))
+        bool shifted = TakesCopies(g, (long)OutChannels * g.Taps);
+        var copies = shifted ? BufferPool.Rent(ConvSums.CopiesSize(g)) : null;
+        var tmp = BufferPool.Rent(OutChannels * (shifted ? ShiftedColumns.Plane(g) : g.Plane));
+        if (ConvSums.NeedsRowsFirst(g) && _rowsFirst is null)
         {
-            RunShifted(g, pb, output);
-            return;
+            var r = new float[_weight.Length];
+            ConvSums.RowsFirst(_weight, OutChannels, InChannels, Kernel.H, Kernel.W, r);
+            _rowsFirst = r;
         }
-        int ld = g.Plane;
-        var tmp = BufferPool.Rent(OutChannels * ld);
         try
         {
-            fixed (float* pt = tmp)
+            fixed (float* pc0 = copies) fixed (float* pt = tmp) fixed (float* pw = _weight) fixed (float* prf = _rowsFirst)
             {
-                DenseSums(g, pb, PaddedConv.Offsets(g), g.Wq, g.Columns, pt, ld);
-                var store = new StoreBody { Sums = pt, Ld = ld, Columns = g.Columns, Output = output };
+                var src = shifted ? ConvSums.Shifted(pb, g, Simd.Align64(pc0), parallel: true) : ConvSums.Phase(pb, g);
+                ConvSums.Run(pw, prf, OutChannels, g, src, pt, Gemm.MaxThreads);
+                var store = new StoreBody { Sums = pt, Ld = src.Ld, Columns = src.Columns, Output = shifted ? output.WithPhaseWidth(g.Wo) : output };
                 WorkerPool.For(OutChannels, ref store);
             }
         }
-        finally { BufferPool.Return(tmp); }
-    }
-
-    private unsafe void RunShifted(in PaddedConv.Geometry g, float* pb, in SparseOutput output)
-    {
-        int ld = ShiftedColumns.Plane(g), cols = ShiftedColumns.Columns(g);
-        var copies = BufferPool.Rent(checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + Simd.AlignSlack));
-        var tmp = BufferPool.Rent(OutChannels * ld);
-        try
+        finally
         {
-            fixed (float* pc0 = copies) fixed (float* pt = tmp)
-            {
-                float* pc = Simd.Align64(pc0);
-                ShiftedColumns.Fill(pb, g, pc, PaddedConv.Slack);
-                DenseSums(g, pc, ShiftedColumns.Offsets(g), g.Wo, cols, pt, ld);
-                var store = new StoreBody { Sums = pt, Ld = ld, Columns = cols, Output = output.WithPhaseWidth(g.Wo) };
-                WorkerPool.For(OutChannels, ref store);
-            }
+            if (copies is not null) BufferPool.Return(copies);
+            BufferPool.Return(tmp);
         }
-        finally { BufferPool.Return(copies); BufferPool.Return(tmp); }
-    }
-
-    /// <summary>
-    /// sums[O, ld] = W·B over <paramref name="cols"/> columns, B(tap, j) = src[offsets[tap] + j] with output rows
-    /// <paramref name="width"/> columns apart: one GEMM, or, where kernel rows read only padding over bands of output rows
-    /// (<see cref="LiveRows"/>), one per band and image over its live kernel rows only, from the weights and offsets with
-    /// taps ordered by kernel row (so that those are one run of both).
-    /// </summary>
-    private unsafe void DenseSums(in PaddedConv.Geometry g, float* src, int[] offsets, int width, int cols, float* sums, int ld)
-    {
-        var bands = LiveRows.Of(g);
-        if (bands is null)
-        {
-            fixed (float* pw = _weight) fixed (int* po = offsets)
-                Gemm.RunOffsets(new MatView(pw, g.Taps, 1), src, po, OutChannels, cols, g.Taps, sums, ld, false, Gemm.MaxThreads);
-            return;
-        }
-        var w = _rowsFirst ??= RowsFirst(_weight, OutChannels);
-        if (!_rowsFirstOffsets.TryGetValue(offsets, out var off)) _rowsFirstOffsets.AddOrUpdate(offsets, off = RowsFirst(offsets, 1));
-        int perRow = InChannels * Kernel.W;
-        fixed (float* pw = w) fixed (int* po = off)
-            for (int n = 0; n < g.N; n++)
-                foreach (var band in bands)
-                {
-                    long first = (long)(n * g.Hq + band.Row0) * width;
-                    int count = (band.Row1 - band.Row0 - 1) * width + g.Wo, k0 = band.Kh0 * perRow, k = (band.Kh1 - band.Kh0) * perRow;
-                    if (k == 0) for (int o = 0; o < OutChannels; o++) new Span<float>(sums + (long)o * ld + first, count).Clear();
-                    else Gemm.RunOffsets(new MatView(pw + k0, g.Taps, 1), src + first, po + k0, OutChannels, count, k, sums + first, ld, false, Gemm.MaxThreads);
-                }
     }
 
     // The weights with taps ordered by kernel row ([O, Kh, C, Kw]), made at the first banded dense run (null otherwise, and
-    // dropped when the layer is set to the sparse kernel), and per tap-offset table the offsets in that order.
+    // dropped when the layer is set to the sparse kernel).
     private float[]? _rowsFirst;
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<int[], int[]> _rowsFirstOffsets = new();
-
-    /// <summary>Rows of [C, Kh, Kw] taps (<paramref name="rows"/> of them) reordered as [Kh, C, Kw].</summary>
-    private T[] RowsFirst<T>(T[] a, int rows)
-    {
-        int kh = Kernel.H, kw = Kernel.W, c = InChannels, taps = c * kh * kw;
-        var r = new T[a.Length];
-        for (int o = 0; o < rows; o++)
-            for (int ci = 0; ci < c; ci++)
-                for (int i = 0; i < kh; i++)
-                    for (int j = 0; j < kw; j++)
-                        r[o * taps + (i * c + ci) * kw + j] = a[o * taps + (ci * kh + i) * kw + j];
-        return r;
-    }
 
     /// <summary>Whether this run goes over shifted copies (<see cref="Copies"/>), for <paramref name="macsPerColumn"/> multiply-adds per output position.</summary>
     private bool TakesCopies(in PaddedConv.Geometry g, long macsPerColumn) => Copies switch

@@ -92,12 +92,11 @@ internal static unsafe class ConvKernels
         ForChunks(chunks, (start, count, threads) =>
         {
             var pg = Padded(s, count);
-            var offsets = PaddedConv.Offsets(pg);
             fixed (float* px = x) fixed (float* pw = w) fixed (float* py = y)
             {
                 for (int gi = 0; gi < s.Groups; gi++)
-                    PaddedConv.Forward(new MatView(pw + wOff + (long)gi * s.Og * s.TapCount, s.TapCount, 1), s.Og,
-                        px + xOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, pg, offsets,
+                    PaddedConv.Forward(pw + wOff + (long)gi * s.Og * s.TapCount, s.Og,
+                        px + xOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, pg,
                         py + yOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, false, threads);
                 if (bias is not null)
                     for (int i = start; i < start + count; i++)
@@ -177,11 +176,10 @@ internal static unsafe class ConvKernels
                 ForChunks(Chunks(s.N, ImageBytes(one)), (start, count, threads) =>
                 {
                     var gt = one with { N = count };
-                    var offsets = PaddedConv.Offsets(gt);
                     fixed (float* pdy = dy) fixed (float* pwt = wt) fixed (float* pdx = dx)
                         for (int gi = 0; gi < s.Groups; gi++)
-                            PaddedConv.Forward(new MatView(pwt + (long)gi * s.Cg * taps, taps, 1), s.Cg,
-                                pdy + dyOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, gt, offsets,
+                            PaddedConv.Forward(pwt + (long)gi * s.Cg * taps, s.Cg,
+                                pdy + dyOff + (long)start * s.OutImage + (long)gi * s.Og * s.Spatial, s.OutImage, gt,
                                 pdx + dxOff + (long)start * s.InImage + (long)gi * s.Cg * s.H * s.W, s.InImage, accumulate, threads);
                 });
             BufferPool.Return(wt);

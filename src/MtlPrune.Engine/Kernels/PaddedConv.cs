@@ -225,33 +225,52 @@ internal static unsafe class PaddedConv
     }
 
     /// <summary>
-    /// out[n, M, Ho, Wo] (=|+=) A[M, taps]·im2col(images), for the whole batch; output images are
-    /// <paramref name="outImageStride"/> floats apart.
+    /// out[n, M, Ho, Wo] (=|+=) W[M, taps]·im2col(images), for the whole batch (<see cref="ConvSums"/>: over shifted copies
+    /// or in bands of live kernel rows where a large dilation pays for them); output images are
+    /// <paramref name="outImageStride"/> floats apart. <paramref name="threads"/> cores share the work (1 from a caller that
+    /// already runs on one core of several).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(MatView a, int m, float* images, int imageStride, in Geometry g, int[] offsets,
+    public static void Forward(float* w, int m, float* images, int imageStride, in Geometry g,
         float* outp, int outImageStride, bool accumulate, int threads)
     {
         var buf = BufferPool.Rent(g.BufferSize);
-        int ld = g.Plane;
-        var tmp = BufferPool.Rent(m * ld);
-        fixed (float* pb = buf) fixed (int* po = offsets) fixed (float* pt = tmp)
+        bool shifted = ConvSums.TakesCopies(g, m);
+        var copies = shifted ? BufferPool.Rent(ConvSums.CopiesSize(g)) : null;
+        var tmp = BufferPool.Rent(m * (shifted ? ShiftedColumns.Plane(g) : g.Plane));
+        var rowsFirst = ConvSums.NeedsRowsFirst(g) ? BufferPool.Rent(m * g.Taps) : null;
+        fixed (float* pb = buf) fixed (float* pc = copies) fixed (float* pt = tmp) fixed (float* prf = rowsFirst)
         {
             Prepare(images, imageStride, g, pb);
-            Gemm.RunOffsets(a, pb, po, m, g.Columns, g.Taps, pt, ld, false, threads);
-            int hq = g.Hq, wq = g.Wq, ho = g.Ho, wo = g.Wo;
-            for (int n = 0; n < g.N; n++)
-                for (int r = 0; r < m; r++)
-                    for (int oh = 0; oh < ho; oh++)
-                    {
-                        var s = new ReadOnlySpan<float>(pt + (long)r * ld + ((long)n * hq + oh) * wq, wo);
-                        var d = new Span<float>(outp + (long)n * outImageStride + ((long)r * ho + oh) * wo, wo);
-                        if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
-                        else s.CopyTo(d);
-                    }
+            if (rowsFirst is not null) ConvSums.RowsFirst(w, m, g.C, g.Kh, g.Kw, prf, parallel: threads > 1);
+            var src = shifted ? ConvSums.Shifted(pb, g, Simd.Align64(pc), parallel: threads > 1) : ConvSums.Phase(pb, g);
+            ConvSums.Run(w, prf, m, g, src, pt, threads);
+            var store = new StoreBody { Sums = pt, Ld = src.Ld, Width = src.Width, G = g, Out = outp, OutImageStride = outImageStride, Accumulate = accumulate };
+            if (threads > 1) WorkerPool.For(m, ref store);
+            else for (int r = 0; r < m; r++) store.Run(r);
         }
         BufferPool.Return(buf);
         BufferPool.Return(tmp);
+        if (copies is not null) BufferPool.Return(copies);
+        if (rowsFirst is not null) BufferPool.Return(rowsFirst);
+    }
+
+    /// <summary>Output channel r's valid sums, rows <c>Width</c> apart and Hq rows per image, stored (or added) into the output images.</summary>
+    private struct StoreBody : IParallelBody
+    {
+        public float* Sums, Out; public int Ld, Width, OutImageStride; public Geometry G; public bool Accumulate;
+        public void Run(int r)
+        {
+            int ho = G.Ho, wo = G.Wo;
+            for (int n = 0; n < G.N; n++)
+                for (int oh = 0; oh < ho; oh++)
+                {
+                    var s = new ReadOnlySpan<float>(Sums + (long)r * Ld + ((long)n * G.Hq + oh) * Width, wo);
+                    var d = new Span<float>(Out + (long)n * OutImageStride + ((long)r * ho + oh) * wo, wo);
+                    if (Accumulate) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
+                    else s.CopyTo(d);
+                }
+        }
     }
 
     /// <summary>

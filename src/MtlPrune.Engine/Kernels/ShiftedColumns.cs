@@ -65,14 +65,16 @@ internal static unsafe class ShiftedColumns
     }
 
     /// <summary>
-    /// Fills the copies from phase buffer <paramref name="phase"/> (channels split across cores) and clears the
+    /// Fills the copies from phase buffer <paramref name="phase"/> (channels split across cores when
+    /// <paramref name="parallel"/>; not from a caller that already runs on one core of several) and clears the
     /// <paramref name="slack"/> floats after them, which kernels may read past the last column.
     /// </summary>
-    public static void Fill(float* phase, in PaddedConv.Geometry g, float* dst, int slack)
+    public static void Fill(float* phase, in PaddedConv.Geometry g, float* dst, int slack, bool parallel = true)
     {
         new Span<float>(dst + Size(g), slack).Clear();
         var body = new FillBody { Src = phase, Dst = dst, G = g };
-        WorkerPool.For(g.C, ref body);
+        if (parallel) WorkerPool.For(g.C, ref body);
+        else for (int c = 0; c < g.C; c++) body.Run(c);
     }
 
     private struct FillBody : IParallelBody

@@ -1,0 +1,132 @@
+namespace MtlPrune.Engine.Kernels;
+
+/// <summary>
+/// The dense convolution's sums over a prepared phase buffer, shared by the engine's forward (and its stride-1 input
+/// gradient, a forward convolution of dY) and the inference runtime's dense kernel: sums[M, ld] = W·B with
+/// B(tap, j) = src[offsets[tap] + j], where output rows lie <c>width</c> columns apart. Two savings over one GEMM on the
+/// phase buffer, both for a dilation large against the map (DeepLab's ASPP, rates 6-24 on 36×48): over
+/// <see cref="ShiftedColumns"/> the padding columns are not computed, and split into <see cref="LiveRows"/> bands only the
+/// kernel rows that read the input are (on DeepLab's 512→1024 ASPP convolutions at 36×48 the two took the engine's forward
+/// from 105-167 ms to the inference runtime's 52-95 ms).
+/// </summary>
+internal static unsafe class ConvSums
+{
+    /// <summary>Where the sums are computed from: the phase buffer, or shifted copies of it, and their column layout.</summary>
+    public readonly struct Source(float* src, int[] offsets, int width, int columns, int ld)
+    {
+        /// <summary>Where tap offsets start from.</summary>
+        public readonly float* Src = src;
+        /// <summary>Offset of each tap (c, i, j) from <see cref="Src"/>.</summary>
+        public readonly int[] Offsets = offsets;
+        /// <summary>Columns from one output row to the next; Hq rows per image.</summary>
+        public readonly int Width = width;
+        /// <summary>Flattened columns to compute, up to the last valid position of the last image.</summary>
+        public readonly int Columns = columns;
+        /// <summary>Floats between one output channel's sums and the next.</summary>
+        public readonly int Ld = ld;
+    }
+
+    /// <summary>The phase buffer itself as a source: rows Wq apart, one image's Hq rows after another.</summary>
+    public static Source Phase(float* pb, in PaddedConv.Geometry g) => new(pb, PaddedConv.Offsets(g), g.Wq, g.Columns, g.Plane);
+
+    /// <summary>
+    /// Whether the sums of <paramref name="m"/> output channels over geometry <paramref name="g"/> pay for shifted copies
+    /// (<see cref="ShiftedColumns.Pays"/>).
+    /// </summary>
+    public static bool TakesCopies(in PaddedConv.Geometry g, int m) => ShiftedColumns.Pays(g, (long)m * g.Taps);
+
+    /// <summary>The shifted copies (filled from <paramref name="pb"/> into <paramref name="copies"/>) as a source.</summary>
+    public static Source Shifted(float* pb, in PaddedConv.Geometry g, float* copies, bool parallel)
+    {
+        ShiftedColumns.Fill(pb, g, copies, PaddedConv.Slack, parallel);
+        return new(copies, ShiftedColumns.Offsets(g), g.Wo, ShiftedColumns.Columns(g), ShiftedColumns.Plane(g));
+    }
+
+    /// <summary>Floats of a buffer for the shifted copies (aligned with <see cref="Simd.Align64"/>).</summary>
+    public static int CopiesSize(in PaddedConv.Geometry g) => checked((int)ShiftedColumns.Size(g) + PaddedConv.Slack + Simd.AlignSlack);
+
+    /// <summary>
+    /// sums[M, ld] = W·B over the source's columns. <paramref name="w"/> is [M, taps] with taps ordered [C, Kh, Kw];
+    /// where bands leave kernel rows out (<see cref="LiveRows.Of"/> not null), <paramref name="rowsFirst"/> must hold the same
+    /// weights ordered [Kh, C, Kw] (<see cref="RowsFirst"/>), so that a band's live kernel rows are one run of taps: then one
+    /// GEMM per band and image over those taps only, and the rows of a band with none cleared.
+    /// </summary>
+    public static void Run(float* w, float* rowsFirst, int m, in PaddedConv.Geometry g, in Source s, float* sums, int threads)
+    {
+        var bands = LiveRows.Of(g);
+        if (bands is null)
+        {
+            fixed (int* po = s.Offsets)
+                Gemm.RunOffsets(new MatView(w, g.Taps, 1), s.Src, po, m, s.Columns, g.Taps, sums, s.Ld, false, threads);
+            return;
+        }
+        if (rowsFirst is null) throw new ArgumentNullException(nameof(rowsFirst), "ConvSums: banded sums need the weights ordered by kernel row.");
+        int perRow = g.C * g.Kw;
+        fixed (int* po = RowsFirstOffsets(s.Offsets, g))
+            for (int n = 0; n < g.N; n++)
+                foreach (var band in bands)
+                {
+                    long first = (long)(n * g.Hq + band.Row0) * s.Width;
+                    int count = (band.Row1 - band.Row0 - 1) * s.Width + g.Wo, k0 = band.Kh0 * perRow, k = (band.Kh1 - band.Kh0) * perRow;
+                    if (k == 0) for (int o = 0; o < m; o++) new Span<float>(sums + (long)o * s.Ld + first, count).Clear();
+                    else Gemm.RunOffsets(new MatView(rowsFirst + k0, g.Taps, 1), s.Src + first, po + k0, m, count, k, sums + first, s.Ld, false, threads);
+                }
+    }
+
+    /// <summary>Whether <see cref="Run"/> needs the weights ordered by kernel row for geometry <paramref name="g"/>.</summary>
+    public static bool NeedsRowsFirst(in PaddedConv.Geometry g) => LiveRows.Of(g) is not null;
+
+    /// <summary>
+    /// Rows of [C, Kh, Kw] taps (<paramref name="rows"/> of them, <paramref name="src"/>) written as [Kh, C, Kw] to
+    /// <paramref name="dst"/>, rows split across cores when <paramref name="parallel"/>: written in order, read Kh·Kw floats
+    /// apart (a 512→1024 3×3 layer's 4.7 M weights in about 1 ms on one core, where a span copy per kernel row took 6).
+    /// </summary>
+    public static void RowsFirst(float* src, int rows, int c, int kh, int kw, float* dst, bool parallel)
+    {
+        var body = new RowsFirstBody { Src = src, Dst = dst, C = c, Kh = kh, Kw = kw };
+        if (parallel) WorkerPool.For(rows, ref body);
+        else for (int o = 0; o < rows; o++) body.Run(o);
+    }
+
+    private struct RowsFirstBody : IParallelBody
+    {
+        public float* Src, Dst; public int C, Kh, Kw;
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Run(int o)
+        {
+            int taps = C * Kh * Kw, kk = Kh * Kw;
+            float* s = Src + (long)o * taps, d = Dst + (long)o * taps;
+            for (int i = 0; i < Kh; i++)
+            {
+                float* si = s + i * Kw;
+                if (Kw == 3)
+                    for (int ci = 0; ci < C; ci++, si += kk, d += 3) { d[0] = si[0]; d[1] = si[1]; d[2] = si[2]; }
+                else
+                    for (int ci = 0; ci < C; ci++, si += kk)
+                        for (int j = 0; j < Kw; j++) *d++ = si[j];
+            }
+        }
+    }
+
+    /// <summary><see cref="RowsFirst(float*, int, int, int, int, float*, bool)"/> for managed arrays, on the calling thread.</summary>
+    public static void RowsFirst<T>(T[] src, int rows, int c, int kh, int kw, T[] dst) where T : unmanaged
+    {
+        int taps = c * kh * kw;
+        for (int o = 0; o < rows; o++)
+            for (int i = 0, d = o * taps; i < kh; i++)
+                for (int ci = 0; ci < c; ci++)
+                    for (int j = 0, s = o * taps + (ci * kh + i) * kw; j < kw; j++) dst[d++] = src[s + j];
+    }
+
+    // Per tap-offset table (tables are cached per geometry, so few), the same offsets ordered by kernel row.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<int[], int[]> RowsFirstCache = new();
+
+    private static int[] RowsFirstOffsets(int[] offsets, in PaddedConv.Geometry g)
+    {
+        if (RowsFirstCache.TryGetValue(offsets, out var known)) return known;
+        var r = new int[offsets.Length];
+        RowsFirst(offsets, 1, g.C, g.Kh, g.Kw, r);
+        RowsFirstCache.AddOrUpdate(offsets, r);
+        return r;
+    }
+}
