@@ -34,12 +34,13 @@ public class ConvReferenceTests
         d.Add(new[] { 2, 3, 6, 6 }, new[] { 4, 3, 3, 3 }, 2, 7, 7, 1, false);     // strided
         d.Add(new[] { 2, 4, 5, 5 }, new[] { 4, 2, 3, 3 }, 1, 6, 6, 2, true);      // grouped
         d.Add(new[] { 1, 2, 3, 4 }, new[] { 2, 2, 5, 5 }, 1, 6, 3, 1, false);     // 5×5: two taps trimmed from each end
-        // Dilations large against the map but not dead everywhere: bands of live kernel rows (LiveRows), over shifted copies
-        // where they pay (ConvSumsTests checks that these shapes take both), one image or two chunks in parallel.
+        // Dilations large against the map but not dead everywhere: bands of live kernel rows (LiveRows), in each of the
+        // layouts of ConvSums.Choose (ConvSumsTests checks which shape takes which), one image or two chunks in parallel.
         d.Add(new[] { 1, 8, 12, 16 }, new[] { 40, 8, 3, 3 }, 1, 6, 6, 1, true);
         d.Add(new[] { 2, 8, 12, 16 }, new[] { 40, 8, 3, 3 }, 1, 6, 6, 1, false);
         d.Add(new[] { 1, 40, 12, 16 }, new[] { 8, 40, 3, 3 }, 1, 6, 6, 1, false);  // copies for the input gradient only
-        d.Add(new[] { 1, 5, 10, 9 }, new[] { 7, 5, 3, 3 }, 1, 4, 4, 1, false);    // bands without copies
+        d.Add(new[] { 1, 5, 10, 9 }, new[] { 7, 5, 3, 3 }, 1, 4, 4, 1, false);    // bands, stacked
+        d.Add(new[] { 1, 3, 10, 32 }, new[] { 5, 3, 3, 3 }, 1, 4, 4, 1, true);    // bands, row segments
         return d;
     }
 

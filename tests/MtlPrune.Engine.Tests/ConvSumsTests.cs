@@ -1,47 +1,69 @@
 using MtlPrune.Engine.Kernels;
+using Layout = MtlPrune.Engine.Kernels.ConvSums.Layout;
 
 namespace MtlPrune.Engine.Tests;
 
 /// <summary>
-/// <see cref="ConvSums"/>: the shapes <see cref="ConvReferenceTests"/> adds for it take the paths it is there for (bands of
-/// live kernel rows, shifted copies), and the weights' reordering by kernel row is the same on every path.
+/// <see cref="ConvSums"/>: the shapes <see cref="ConvReferenceTests"/> runs take every layout of <see cref="ConvSums.Choose"/>,
+/// with and without bands of live kernel rows (so that the reference test checks each against direct loops), the choice
+/// follows the columns each layout computes, and the weights' reordering by kernel row is the same on every path.
 /// </summary>
 public class ConvSumsTests
 {
-    private static PaddedConv.Geometry G(int n, int c, int h, int w, int k, int p, int d) => new(n, c, h, w, k, k, 1, 1, p, p, d, d);
+    private static PaddedConv.Geometry G(int n, int c, int h, int w, int k, int p, int d, int s = 1) => new(n, c, h, w, k, k, s, s, p, p, d, d);
+
+    /// <summary>
+    /// Forward geometries of reference cases (one image per chunk: batches of one, or of two on two cores) and of their
+    /// input gradients (a forward convolution of dY into the input channels, same padding), with the layout each takes.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, bool, string> Reference => new()
+    {
+        // c, h, w, k, pad, dilation, stride, output channels, bands, layout
+        { 8, 12, 16, 3, 6, 6, 1, 40, true, "Copies" },      // [1|2, 8, 12, 16] * [40, 8, 3, 3], forward
+        { 40, 12, 16, 3, 6, 6, 1, 8, true, "Stacked" },     // same, input gradient
+        { 40, 12, 16, 3, 6, 6, 1, 8, true, "Stacked" },     // [1, 40, 12, 16] * [8, 40, 3, 3], forward
+        { 8, 12, 16, 3, 6, 6, 1, 40, true, "Copies" },      // same, input gradient
+        { 5, 10, 9, 3, 4, 4, 1, 7, true, "Stacked" },       // [1, 5, 10, 9] * [7, 5, 3, 3]
+        { 3, 10, 32, 3, 4, 4, 1, 5, true, "Rows" },         // [1, 3, 10, 32] * [5, 3, 3, 3]
+        { 5, 10, 32, 3, 4, 4, 1, 3, true, "Rows" },         // same, input gradient
+        { 4, 48, 50, 3, 1, 1, 1, 6, false, "Rows" },        // [1, 4, 48, 50] * [6, 4, 3, 3]: 50 = 48 + 2 columns a row
+        { 17, 5, 5, 1, 0, 1, 2, 19, false, "Rows" },        // [1, 17, 5, 5] * [19, 17, 1, 1] stride 2: rows without padding, one segment per image
+        { 20, 17, 17, 3, 1, 1, 2, 40, false, "Stacked" },   // [3, 20, 17, 17] * [40, 20, 3, 3] stride 2: 9-wide rows
+    };
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void ReferenceShapesTakeBandsAndCopies(int n)
+    [MemberData(nameof(Reference))]
+    public void ReferenceShapesTakeEveryLayout(int c, int h, int w, int k, int p, int d, int s, int m, bool bands, string layout)
     {
-        // 8 → 40 channels: the forward over copies of the 8 input channels; the input gradient (a forward convolution of
-        // dY's 40 channels into 8, same padding) in bands, its copies of 40 channels too dear for 8 outputs.
-        var g = G(n, 8, 12, 16, 3, 6, 6);
-        Assert.True(ConvSums.NeedsRowsFirst(g));
-        Assert.True(ConvSums.TakesCopies(g, 40));
-        var gt = G(n, 40, 12, 16, 3, 6, 6);
-        Assert.True(ConvSums.NeedsRowsFirst(gt));
-        Assert.False(ConvSums.TakesCopies(gt, 8));
-        // 40 → 8 channels, the other way round: copies for the input gradient only.
-        Assert.False(ConvSums.TakesCopies(G(1, 40, 12, 16, 3, 6, 6), 8));
-        Assert.True(ConvSums.TakesCopies(G(1, 8, 12, 16, 3, 6, 6), 40));
+        var g = G(1, c, h, w, k, p, d, s);
+        Assert.Equal(bands, ConvSums.NeedsRowsFirst(g));
+        Assert.Equal(Enum.Parse<Layout>(layout), ConvSums.Choose(g, m));
     }
 
     [Fact]
-    public void BandsWithoutCopies()
+    public void ChoiceFollowsTheComputedColumns()
     {
-        var g = G(1, 5, 10, 9, 3, 4, 4);
-        Assert.True(ConvSums.NeedsRowsFirst(g));
-        Assert.False(ConvSums.TakesCopies(g, 7));
+        // resnet-mini at batch 8: 64-wide rows are whole tiles (row segments); a 16×16 or 8×8 map stacked computes 26% or
+        // 52% more columns than it has outputs, and copies with one segment per image none.
+        Assert.Equal(Layout.Rows, ConvSums.Choose(G(8, 16, 64, 64, 3, 1, 1), 16));
+        Assert.Equal(Layout.Copies, ConvSums.Choose(G(8, 64, 16, 16, 3, 1, 1), 64));
+        Assert.Equal(Layout.Copies, ConvSums.Choose(G(8, 128, 8, 8, 3, 1, 1), 128));
+        // An odd width: a tile per row would compute 21 columns of 32; stride 2 has no copies, so the padding is computed.
+        Assert.Equal(Layout.Stacked, ConvSums.Choose(G(1, 128, 42, 42, 3, 1, 1, s: 2), 256));
+        // With stride 1, copies and one segment per image compute 368 columns for 357 outputs where stacked computes 400.
+        Assert.Equal(Layout.Copies, ConvSums.Choose(G(1, 256, 17, 21, 3, 1, 1), 256));
     }
 
-    [Fact]
-    public void UndilatedLayersTakeNeither()
+    [Theory]
+    [InlineData(64, 64)]
+    [InlineData(256, 256)]
+    [InlineData(357, 368)]
+    [InlineData(9, 32)]
+    [InlineData(96, 96)]
+    public void TiledColumnsAreTheFewestWholeTiles(int n, int tiled)
     {
-        var g = G(8, 64, 56, 56, 3, 1, 1);
-        Assert.False(ConvSums.NeedsRowsFirst(g));
-        Assert.False(ConvSums.TakesCopies(g, 64));
+        if (!Simd.Use512) tiled = (n + 31) / 32 * 32;
+        Assert.Equal(tiled, Gemm.TiledColumns(n));
     }
 
     [Theory]

@@ -29,11 +29,35 @@ internal static unsafe class ConvSums
     /// <summary>The phase buffer itself as a source: rows Wq apart, one image's Hq rows after another.</summary>
     public static Source Phase(float* pb, in PaddedConv.Geometry g) => new(pb, PaddedConv.Offsets(g), g.Wq, g.Columns, g.Plane);
 
+    /// <summary>How the engine's forward computes a layer's sums (<see cref="Choose"/>).</summary>
+    public enum Layout
+    {
+        /// <summary>Over the phase buffer's flattened columns into a scratch matrix, padding columns and rows included, then copied out.</summary>
+        Stacked,
+        /// <summary>Over the phase buffer, straight into the output, one segment per output row (or per image when rows have no padding).</summary>
+        Rows,
+        /// <summary>Over shifted copies, straight into the output, one segment per image.</summary>
+        Copies,
+    }
+
+    /// <summary>Multiply-adds that copying one output float out of the scratch matrix costs about as much as.</summary>
+    private const int StoreCost = 16;
+
     /// <summary>
-    /// Whether the sums of <paramref name="m"/> output channels over geometry <paramref name="g"/> pay for shifted copies
-    /// (<see cref="ShiftedColumns.Pays"/>).
+    /// The layout of the fewest multiply-add equivalents for <paramref name="m"/> output channels over geometry
+    /// <paramref name="g"/>: the columns each computes (whole tiles: <see cref="Gemm.TiledColumns"/>) times the multiply-adds per
+    /// column, plus the copy out of the scratch matrix (stacked) or the shifted copies. A 16×16 map in a batch of 8 computes
+    /// 2572 stacked columns for 2048 outputs, an 8×8 one 778 (with copies 624) for 512; a 64×64 one has 32-float rows.
     /// </summary>
-    public static bool TakesCopies(in PaddedConv.Geometry g, int m) => ShiftedColumns.Pays(g, (long)m * g.Taps);
+    public static Layout Choose(in PaddedConv.Geometry g, int m)
+    {
+        long macs = (long)m * g.Taps;
+        long stacked = macs * Gemm.TiledColumns(g.Columns) + (long)StoreCost * m * g.Columns;
+        long rows = macs * (g.Wq == g.Wo ? (long)g.N * Gemm.TiledColumns(g.Ho * g.Wo) : (long)g.N * g.Ho * Gemm.TiledColumns(g.Wo));
+        long copies = ShiftedColumns.Applies(g) ? ShiftedColumns.CopyCost * ShiftedColumns.Size(g) + macs * g.N * Gemm.TiledColumns(g.Ho * g.Wo) : long.MaxValue;
+        if (copies < rows && copies < stacked) return Layout.Copies;
+        return rows <= stacked ? Layout.Rows : Layout.Stacked;
+    }
 
     /// <summary>The shifted copies (filled from <paramref name="pb"/> into <paramref name="copies"/>) as a source.</summary>
     public static Source Shifted(float* pb, in PaddedConv.Geometry g, float* copies, bool parallel)
@@ -71,6 +95,44 @@ internal static unsafe class ConvSums
                     if (k == 0) for (int o = 0; o < m; o++) new Span<float>(sums + (long)o * s.Ld + first, count).Clear();
                     else Gemm.RunOffsets(new MatView(rowsFirst + k0, g.Taps, 1), s.Src + first, po + k0, m, count, k, sums + first, s.Ld, false, threads);
                 }
+    }
+
+    /// <summary>
+    /// out[n, M, Ho, Wo] (=|+=) W·B: <see cref="Run"/> written straight into the output (images
+    /// <paramref name="outImageStride"/> floats apart), segment by segment (<see cref="Segments"/>): per image when the
+    /// source's rows have no padding columns (shifted copies, or a layer without column padding), else per output row.
+    /// Bands of live kernel rows as in <see cref="Run"/>; the output rows of a band with none are cleared (or left, when
+    /// accumulating).
+    /// </summary>
+    public static void RunDirect(float* w, float* rowsFirst, int m, in PaddedConv.Geometry g, in Source s, float* outp, int outImageStride, bool accumulate, int threads)
+    {
+        var bands = LiveRows.Of(g);
+        if (bands is null)
+        {
+            fixed (int* po = s.Offsets) Direct(w, po, g.Taps, m, g, s, 0, g.Ho, outp, outImageStride, accumulate, threads);
+            return;
+        }
+        if (rowsFirst is null) throw new ArgumentNullException(nameof(rowsFirst), "ConvSums: banded sums need the weights ordered by kernel row.");
+        int perRow = g.C * g.Kw, spatial = g.Ho * g.Wo;
+        fixed (int* po = RowsFirstOffsets(s.Offsets, g))
+            foreach (var band in bands)
+            {
+                int k0 = band.Kh0 * perRow, k = (band.Kh1 - band.Kh0) * perRow;
+                if (k > 0) Direct(rowsFirst + k0, po + k0, k, m, g, s, band.Row0, band.Row1, outp, outImageStride, accumulate, threads);
+                else if (!accumulate)
+                    for (int n = 0; n < g.N; n++)
+                        for (int o = 0; o < m; o++)
+                            new Span<float>(outp + (long)n * outImageStride + (long)o * spatial + (long)band.Row0 * g.Wo, (band.Row1 - band.Row0) * g.Wo).Clear();
+            }
+    }
+
+    /// <summary>Output rows [r0, r1) of every image over taps [0, k) of <paramref name="w"/> (rows g.Taps apart) and <paramref name="off"/>.</summary>
+    private static void Direct(float* w, int* off, int k, int m, in PaddedConv.Geometry g, in Source s, int r0, int r1, float* outp, int outImageStride, bool accumulate, int threads)
+    {
+        var seg = s.Width == g.Wo
+            ? new Segments(g.N, 1, (r1 - r0) * g.Wo, (long)g.Hq * g.Wo, 0, outImageStride, 0)
+            : new Segments(g.N, r1 - r0, g.Wo, (long)g.Hq * s.Width, s.Width, outImageStride, g.Wo);
+        Gemm.RunOffsets(new MatView(w, g.Taps, 1), s.Src + (long)r0 * s.Width, off, m, seg, k, outp + (long)r0 * g.Wo, g.Ho * g.Wo, accumulate, threads);
     }
 
     /// <summary>Whether <see cref="Run"/> needs the weights ordered by kernel row for geometry <paramref name="g"/>.</summary>

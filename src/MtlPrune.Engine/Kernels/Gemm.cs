@@ -8,7 +8,7 @@ namespace MtlPrune.Engine.Kernels;
 /// <see cref="MicroKernel"/> then runs over L1-resident panels. Work is split across cores by column ranges
 /// (each thread packs its own panels into thread-local buffers, so steady state allocates nothing).
 /// </summary>
-internal static unsafe class Gemm
+internal static unsafe partial class Gemm
 {
     // Measured on the 2-core AVX-512 Intel Xeon (README, Performance), 1 thread, 1024^3, with A packed by 4x4
     // transposes: Kc 128/192/256/384/512 gave 151/159/166/162/159 GFLOP/s at Mc 120-240; Kc = 256 keeps an 8x256 A
@@ -18,9 +18,6 @@ internal static unsafe class Gemm
     private const int Mr = MicroKernel.Mr, Nr = MicroKernel.Nr;
 
     [ThreadStatic] private static float[]? _packA, _packB;
-
-    /// <summary>Whether <see cref="RunOffsets"/> takes the 8×48 micro-kernel where it fits (on by default; off only to compare in benchmarks).</summary>
-    internal static bool WideOffsets { get; set; } = true;
 
     /// <summary>Number of threads GEMMs may use (defaults to the core count).</summary>
     public static int MaxThreads { get; set; } = Environment.ProcessorCount;
@@ -106,76 +103,6 @@ internal static unsafe class Gemm
                 }
             }
         }
-    }
-
-    /// <summary>
-    /// C[M, N] (=|+=) A·B where B(k, j) = <c>b[off[k] + j]</c>: each B row is read in place, unpacked. Reads may run up
-    /// to 31 floats past column N−1 of any row, so the caller leaves that much readable slack after the data.
-    /// </summary>
-    public static void RunOffsets(MatView a, float* b, int* off, int m, int n, int k, float* c, int ldc, bool accumulate, int threads)
-    {
-        if (m == 0 || n == 0) return;
-        int panels = (n + Nr - 1) / Nr;
-        int t = (long)m * n * k < 1 << 20 ? 1 : Math.Min(threads, panels);
-        if (t <= 1) { OffsetRange(a, b, off, m, 0, n, k, c, ldc, accumulate); return; }
-        var body = new OffsetBody { A = a, B = b, Off = off, M = m, N = n, K = k, C = c, Ldc = ldc, Accumulate = accumulate, Per = (panels + t - 1) / t * Nr };
-        WorkerPool.For(t, ref body);
-    }
-
-    /// <summary>One thread's share of <see cref="RunOffsets"/>: a range of columns.</summary>
-    private struct OffsetBody : IParallelBody
-    {
-        public MatView A; public float* B; public int* Off; public int M, N, K, Ldc, Per; public float* C; public bool Accumulate;
-        public void Run(int i)
-        {
-            int j0 = i * Per, j1 = Math.Min(N, j0 + Per);
-            if (j0 < j1) OffsetRange(A, B, Off, M, j0, j1, K, C, Ldc, Accumulate);
-        }
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void OffsetRange(MatView a, float* b, int* off, int m, int j0, int j1, int k, float* c, int ldc, bool accumulate)
-    {
-        var packA = _packA ??= GC.AllocateUninitializedArray<float>(Mc * Kc + 16, pinned: true);
-        float* tile = stackalloc float[Mr * Nr];
-        bool wide = Simd.Use512 && WideOffsets;
-        fixed (float* pA0 = packA)
-        {
-            float* pA = Simd.Align64(pA0);
-            for (int pc = 0; pc < k; pc += Kc)
-            {
-                int kc = Math.Min(Kc, k - pc);
-                bool acc = accumulate || pc > 0;
-                for (int ic = 0; ic < m; ic += Mc)
-                {
-                    int mc = Math.Min(Mc, m - ic);
-                    for (int ir = 0; ir < mc; ir += Mr) Pack.PanelA(a, ic + ir, m, pc, kc, pA + ir * kc);
-                    // With AVX-512, full 8-row tiles over whole 48-column steps take the wide kernel; the rest (the last rows
-                    // when mc is not a multiple of 8, and the columns past the last whole step) the 8×32 kernel.
-                    int jw = wide ? j0 + (j1 - j0) / MicroKernel.NrWide * MicroKernel.NrWide : j0, full = mc / Mr * Mr;
-                    for (int jr = j0; jr < jw; jr += MicroKernel.NrWide)
-                        for (int ir = 0; ir < full; ir += Mr)
-                            MicroKernel.RunOffsetsWide(pA + ir * kc, b + jr, off + pc, c + (long)(ic + ir) * ldc + jr, ldc, kc, acc);
-                    if (full < mc)
-                        for (int jr = j0; jr < jw; jr += Nr) OffsetTile(pA + full * kc, b + jr, off + pc, c + (long)(ic + full) * ldc + jr, ldc, kc, acc, mc - full, Math.Min(Nr, jw - jr), tile);
-                    for (int jr = jw; jr < j1; jr += Nr)
-                        for (int ir = 0; ir < mc; ir += Mr)
-                            OffsetTile(pA + ir * kc, b + jr, off + pc, c + (long)(ic + ir) * ldc + jr, ldc, kc, acc, Math.Min(Mr, mc - ir), Math.Min(Nr, j1 - jr), tile);
-                }
-            }
-        }
-    }
-
-    /// <summary>An mr×nr tile of <see cref="OffsetRange"/> with the 8×32 kernel: in place when whole, else through a scratch tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void OffsetTile(float* a, float* b, int* off, float* c, int ldc, int kc, bool acc, int mr, int nr, float* tile)
-    {
-        if (mr == Mr && nr == Nr) { MicroKernel.RunOffsets(a, b, off, c, ldc, kc, acc); return; }
-        for (int r = 0; r < Mr; r++)
-            for (int j = 0; j < Nr; j++) tile[r * Nr + j] = acc && r < mr && j < nr ? c[(long)r * ldc + j] : 0f;
-        MicroKernel.RunOffsets(a, b, off, tile, Nr, kc, true);
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) c[(long)r * ldc + j] = tile[r * Nr + j];
     }
 
     /// <summary>A partial tile: compute into a scratch tile, then copy the valid mr×nr part.</summary>

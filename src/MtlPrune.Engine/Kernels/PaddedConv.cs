@@ -225,32 +225,40 @@ internal static unsafe class PaddedConv
     }
 
     /// <summary>
-    /// out[n, M, Ho, Wo] (=|+=) W[M, taps]·im2col(images), for the whole batch (<see cref="ConvSums"/>: over shifted copies
-    /// or in bands of live kernel rows where a large dilation pays for them); output images are
-    /// <paramref name="outImageStride"/> floats apart. <paramref name="threads"/> cores share the work (1 from a caller that
-    /// already runs on one core of several).
+    /// out[n, M, Ho, Wo] (=|+=) W[M, taps]·im2col(images), for the whole batch (<see cref="ConvSums"/>: in bands of live
+    /// kernel rows where a large dilation leaves some out, in the layout <see cref="ConvSums.Choose"/> finds cheapest, mostly
+    /// written straight into the output); output images are <paramref name="outImageStride"/> floats apart.
+    /// <paramref name="threads"/> cores share the work (1 from a caller that already runs on one core of several).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Forward(float* w, int m, float* images, int imageStride, in Geometry g,
         float* outp, int outImageStride, bool accumulate, int threads)
     {
+        var layout = ConvSums.Choose(g, m);
         var buf = BufferPool.Rent(g.BufferSize);
-        bool shifted = ConvSums.TakesCopies(g, m);
-        var copies = shifted ? BufferPool.Rent(ConvSums.CopiesSize(g)) : null;
-        var tmp = BufferPool.Rent(m * (shifted ? ShiftedColumns.Plane(g) : g.Plane));
+        var copies = layout == ConvSums.Layout.Copies ? BufferPool.Rent(ConvSums.CopiesSize(g)) : null;
+        var tmp = layout == ConvSums.Layout.Stacked ? BufferPool.Rent(m * g.Plane) : null;
         var rowsFirst = ConvSums.NeedsRowsFirst(g) ? BufferPool.Rent(m * g.Taps) : null;
         fixed (float* pb = buf) fixed (float* pc = copies) fixed (float* pt = tmp) fixed (float* prf = rowsFirst)
         {
             Prepare(images, imageStride, g, pb);
             if (rowsFirst is not null) ConvSums.RowsFirst(w, m, g.C, g.Kh, g.Kw, prf, parallel: threads > 1);
-            var src = shifted ? ConvSums.Shifted(pb, g, Simd.Align64(pc), parallel: threads > 1) : ConvSums.Phase(pb, g);
-            ConvSums.Run(w, prf, m, g, src, pt, threads);
-            var store = new StoreBody { Sums = pt, Ld = src.Ld, Width = src.Width, G = g, Out = outp, OutImageStride = outImageStride, Accumulate = accumulate };
-            if (threads > 1) WorkerPool.For(m, ref store);
-            else for (int r = 0; r < m; r++) store.Run(r);
+            if (layout == ConvSums.Layout.Stacked)
+            {
+                var src = ConvSums.Phase(pb, g);
+                ConvSums.Run(w, prf, m, g, src, pt, threads);
+                var store = new StoreBody { Sums = pt, Ld = src.Ld, Width = src.Width, G = g, Out = outp, OutImageStride = outImageStride, Accumulate = accumulate };
+                if (threads > 1) WorkerPool.For(m, ref store);
+                else for (int r = 0; r < m; r++) store.Run(r);
+            }
+            else
+            {
+                var src = layout == ConvSums.Layout.Copies ? ConvSums.Shifted(pb, g, Simd.Align64(pc), parallel: threads > 1) : ConvSums.Phase(pb, g);
+                ConvSums.RunDirect(w, prf, m, g, src, outp, outImageStride, accumulate, threads);
+            }
         }
         BufferPool.Return(buf);
-        BufferPool.Return(tmp);
+        if (tmp is not null) BufferPool.Return(tmp);
         if (copies is not null) BufferPool.Return(copies);
         if (rowsFirst is not null) BufferPool.Return(rowsFirst);
     }

@@ -15,7 +15,7 @@ internal static unsafe class ShiftedColumns
 {
     /// <summary>Floats written per multiply-add saved at which the copies stop paying (a copy is a load and a store, an
     /// FMA a sixteenth of a vector instruction, so one copied float costs about what 16 multiply-adds do; doubled for margin).</summary>
-    private const int CopyCost = 32;
+    public const int CopyCost = 32;
 
     /// <summary>
     /// Whether the copies pay for a layer of <paramref name="macsPerColumn"/> multiply-adds per output position (O·taps for
