@@ -41,6 +41,8 @@ public class ConvReferenceTests
         d.Add(new[] { 1, 40, 12, 16 }, new[] { 8, 40, 3, 3 }, 1, 6, 6, 1, false);  // copies for the input gradient only
         d.Add(new[] { 1, 5, 10, 9 }, new[] { 7, 5, 3, 3 }, 1, 4, 4, 1, false);    // bands, stacked
         d.Add(new[] { 1, 3, 10, 32 }, new[] { 5, 3, 3, 3 }, 1, 4, 4, 1, true);    // bands, row segments
+        d.Add(new[] { 2, 5, 10, 12 }, new[] { 70, 5, 3, 3 }, 1, 5, 5, 1, false);  // bands in the GEMM weight gradient (BandedWeightGrad)
+        d.Add(new[] { 1, 6, 8, 10 }, new[] { 128, 6, 3, 3 }, 1, 4, 4, 1, true);
         return d;
     }
 

@@ -41,6 +41,17 @@ public class ConvSumsTests
     }
 
     [Fact]
+    public void ReferenceShapesTakeTheBandedWeightGradient()
+    {
+        // [1, 6, 8, 10] * [128, 6, 3, 3] rate 4 and [2, 5, 10, 12] * [70, 5, 3, 3] rate 5 (one image per chunk): GEMM weight
+        // gradients (64+ output channels) with a third of the kernel rows dead; rate 2 on 8 rows, a sixth, stays unbanded.
+        Assert.True(128 >= PaddedConv.WeightGradGemmRows && 70 >= PaddedConv.WeightGradGemmRows);
+        foreach (var g in new[] { G(1, 6, 8, 10, 3, 4, 4), G(1, 5, 10, 12, 3, 5, 5) })
+            Assert.True(LiveRows.Of(g) is { } bands && BandedWeightGrad.Pays(g, bands));
+        Assert.False(LiveRows.Of(G(1, 6, 8, 10, 3, 2, 2)) is { } b2 && BandedWeightGrad.Pays(G(1, 6, 8, 10, 3, 2, 2), b2));
+    }
+
+    [Fact]
     public void ChoiceFollowsTheComputedColumns()
     {
         // resnet-mini at batch 8: 64-wide rows are whole tiles (row segments); a 16×16 or 8×8 map stacked computes 26% or

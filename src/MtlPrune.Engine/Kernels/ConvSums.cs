@@ -170,6 +170,34 @@ internal static unsafe class ConvSums
         }
     }
 
+    /// <summary>
+    /// The inverse of <see cref="RowsFirst(float*, int, int, int, int, float*, bool)"/>, added:
+    /// dst[o, (ci·Kh + i)·Kw + j] += src[o, (i·C + ci)·Kw + j], rows split across cores when <paramref name="parallel"/>.
+    /// </summary>
+    public static void AddRowsFirstBack(float* src, int rows, int c, int kh, int kw, float* dst, bool parallel)
+    {
+        var body = new AddBackBody { Src = src, Dst = dst, C = c, Kh = kh, Kw = kw };
+        if (parallel) WorkerPool.For(rows, ref body);
+        else for (int o = 0; o < rows; o++) body.Run(o);
+    }
+
+    private struct AddBackBody : IParallelBody
+    {
+        public float* Src, Dst; public int C, Kh, Kw;
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Run(int o)
+        {
+            int taps = C * Kh * Kw, kk = Kh * Kw;
+            float* s = Src + (long)o * taps, d = Dst + (long)o * taps;
+            for (int i = 0; i < Kh; i++)
+            {
+                float* di = d + i * Kw;
+                for (int ci = 0; ci < C; ci++, di += kk)
+                    for (int j = 0; j < Kw; j++) di[j] += *s++;
+            }
+        }
+    }
+
     /// <summary><see cref="RowsFirst(float*, int, int, int, int, float*, bool)"/> for managed arrays, on the calling thread.</summary>
     public static void RowsFirst<T>(T[] src, int rows, int c, int kh, int kw, T[] dst) where T : unmanaged
     {
@@ -183,7 +211,8 @@ internal static unsafe class ConvSums
     // Per tap-offset table (tables are cached per geometry, so few), the same offsets ordered by kernel row.
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<int[], int[]> RowsFirstCache = new();
 
-    private static int[] RowsFirstOffsets(int[] offsets, in PaddedConv.Geometry g)
+    /// <summary>Tap offsets <paramref name="offsets"/> (of geometry <paramref name="g"/>) ordered by kernel row; cached per table.</summary>
+    public static int[] RowsFirstOffsets(int[] offsets, in PaddedConv.Geometry g)
     {
         if (RowsFirstCache.TryGetValue(offsets, out var known)) return known;
         var r = new int[offsets.Length];

@@ -295,6 +295,9 @@ internal static unsafe class PaddedConv
     /// </summary>
     internal static int WeightGradGemmRows { get; set; } = 64;
 
+    /// <summary>Whether GEMM weight gradients with bands of live kernel rows take <see cref="BandedWeightGrad"/> (on by default; off only to compare).</summary>
+    internal static bool UseBandedWeightGrad { get; set; } = true;
+
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Geometry, int[]> PositionCache = new();
 
     /// <summary>Where each valid output position (image, row, column, in that order) lies in the phase layout; cached per geometry.</summary>
@@ -312,7 +315,8 @@ internal static unsafe class PaddedConv
     /// <summary>
     /// dw[M, taps] += Σ_batch dY[n, M, Ho, Wo]·im2col(images)ᵀ. For many output channels (<see cref="WeightGradGemmRows"/>)
     /// a packed GEMM whose reduction runs over the valid output positions only (<see cref="TapColumnsSource"/>): the phase
-    /// layout's padding rows and columns, most of it for a dilated convolution on a small map, are not summed. Otherwise
+    /// layout's padding rows and columns, most of it for a dilated convolution on a small map, are not summed, and where
+    /// bands of output rows leave many kernel rows dead, neither are their taps (<see cref="BandedWeightGrad"/>). Otherwise
     /// dot products along the phase layout, zeros at its padding, with the taps split across cores.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -328,7 +332,8 @@ internal static unsafe class PaddedConv
         {
             Prepare(images, imageStride, g, pb);
             new Span<float>(pb + g.BufferSize, k).Clear();
-            if (gemm)
+            if (gemm && UseBandedWeightGrad && LiveRows.Of(g) is { } bands && BandedWeightGrad.Pays(g, bands)) BandedWeightGrad.Run(dy, dyImageStride, m, pb, g, offsets, bands, dw, pd, threads);
+            else if (gemm)
             {
                 // dY as [M, images·Ho·Wo].
                 for (int n = 0; n < g.N; n++)
