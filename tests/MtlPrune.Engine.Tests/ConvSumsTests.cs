@@ -6,7 +6,7 @@ namespace MtlPrune.Engine.Tests;
 /// <summary>
 /// <see cref="ConvSums"/>: the shapes <see cref="ConvReferenceTests"/> runs take every layout of <see cref="ConvSums.Choose"/>,
 /// with and without bands of live kernel rows (so that the reference test checks each against direct loops), the choice
-/// follows the columns each layout computes, and the weights' reordering by kernel row is the same on every path.
+/// follows the columns each layout computes, and the weights' reordering by kernel row is the same on every path and is undone by adding back.
 /// </summary>
 public class ConvSumsTests
 {
@@ -91,6 +91,10 @@ public class ConvSumsTests
         fixed (float* ps = src) fixed (float* pd = fast) ConvSums.RowsFirst(ps, rows, c, kh, kw, pd, parallel);
         var managed = new float[src.Length];
         ConvSums.RowsFirst(src, rows, c, kh, kw, managed);
+        // Added back onto ones: 1 + the original.
+        var back = Enumerable.Repeat(1f, src.Length).ToArray();
+        fixed (float* pf = fast) fixed (float* pb = back) ConvSums.AddRowsFirstBack(pf, rows, c, kh, kw, pb, parallel);
+        for (int i = 0; i < src.Length; i++) Assert.Equal(1f + src[i], back[i]);
         for (int o = 0; o < rows; o++)
             for (int ci = 0; ci < c; ci++)
                 for (int i = 0; i < kh; i++)
