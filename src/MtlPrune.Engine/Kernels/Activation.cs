@@ -6,9 +6,25 @@ namespace MtlPrune.Engine.Kernels;
 /// <summary>Vectorised helpers for activation gradients.</summary>
 internal static class Activation
 {
-    /// <summary>dst[i] = lo &lt; r[i] &lt; hi ? g[i] : 0.</summary>
+    /// <summary>dst[i] = lo &lt; r[i] &lt; hi ? g[i] : 0, large tensors across cores (<see cref="ParallelRanges"/>).</summary>
+    public static unsafe void PassInside(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
+    {
+        fixed (float* pg = g) fixed (float* pr = r) fixed (float* pd = dst)
+        {
+            var body = new PassBody { G = pg, R = pr, D = pd, Lo = lo, Hi = hi };
+            ParallelRanges.For(dst.Length, ref body);
+        }
+    }
+
+    private unsafe struct PassBody : IRangeBody
+    {
+        public float* G, R, D; public float Lo, Hi;
+        public void Run(int start, int count) =>
+            PassInsideRange(new ReadOnlySpan<float>(G + start, count), new ReadOnlySpan<float>(R + start, count), Lo, Hi, new Span<float>(D + start, count));
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static void PassInside(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
+    private static void PassInsideRange(ReadOnlySpan<float> g, ReadOnlySpan<float> r, float lo, float hi, Span<float> dst)
     {
         int n = dst.Length, i = 0;
         if (Simd.Use512)

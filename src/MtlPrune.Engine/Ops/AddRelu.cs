@@ -25,8 +25,25 @@ public sealed partial class Tensor
         });
     }
 
+    /// <summary>dst = max(a + b, 0), large tensors across cores.</summary>
+    private static unsafe void AddReluKernel(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pd = dst)
+        {
+            var body = new AddReluBody { A = pa, B = pb, D = pd };
+            Kernels.ParallelRanges.For(dst.Length, ref body);
+        }
+    }
+
+    private unsafe struct AddReluBody : Kernels.IRangeBody
+    {
+        public float* A, B, D;
+        public void Run(int start, int count) =>
+            AddReluRange(new ReadOnlySpan<float>(A + start, count), new ReadOnlySpan<float>(B + start, count), new Span<float>(D + start, count));
+    }
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void AddReluKernel(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    private static void AddReluRange(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {
         int n = dst.Length, i = 0;
         if (Vector512.IsHardwareAccelerated)
