@@ -49,6 +49,30 @@ public unsafe class PhaseBufferTests
         Assert.True(checkedGeometries > 300, $"only {checkedGeometries} geometries checked");
     }
 
+    /// <summary>
+    /// <see cref="PaddedConv.Prepare"/> with its channels split across cores writes the same buffer as on one thread,
+    /// slack included: strides 1 and 2 (column pairs), a dilation, channel counts that do not divide evenly.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 7, 60, 64, 3, 1, 1, 1)]
+    [InlineData(2, 8, 66, 80, 3, 2, 1, 1)]
+    [InlineData(1, 9, 44, 44, 3, 1, 4, 3)]
+    public void PrepareAcrossCoresEqualsOneThread(int n, int c, int h, int w, int k, int s, int p, int d)
+    {
+        var g = new PaddedConv.Geometry(n, c, h, w, k, k, s, s, p, p, d, d);
+        Assert.True((long)g.C * g.Plane >= 1 << 14, "too small to be split");
+        var src = new float[n * c * h * w];
+        for (int i = 0; i < src.Length; i++) src[i] = i + 1;
+        var one = new float[g.BufferSize]; var two = new float[g.BufferSize];
+        Array.Fill(one, float.NaN); Array.Fill(two, float.NaN);
+        fixed (float* ps = src) fixed (float* p1 = one) fixed (float* p2 = two)
+        {
+            PaddedConv.Prepare(ps, c * h * w, g, p1, threads: 1);
+            PaddedConv.Prepare(ps, c * h * w, g, p2, threads: 2);
+        }
+        Assert.Equal(one, two);
+    }
+
     /// <summary>The stride-2 split by hand: evens and odds of 0..37 into runs of 19 and 18, and of 0..35 into 17 and 18.</summary>
     [Fact]
     public void DeinterleaveSplitsEvenAndOddColumns()
