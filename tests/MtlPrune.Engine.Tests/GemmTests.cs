@@ -49,6 +49,7 @@ public class GemmTests
     [InlineData(64, 100, 576, false)]
     [InlineData(21, 1100, 257, true)]
     [InlineData(270, 96, 31, false)]
+    [InlineData(130, 70, 1300, true)]   // K past two blocks of Gemm.OffsetsKc, M past a block of rows
     public unsafe void OffsetsMatchNaive(int m, int n, int k, bool accumulate)
     {
         var rng = new Rng(5);
@@ -82,5 +83,49 @@ public class GemmTests
                 }
         }
         finally { Gemm.WideOffsets = before; }
+    }
+
+    /// <summary>
+    /// The same in segments (<see cref="Segments"/>): segment (s, r) of cols columns reads B from b + s·BOuter + r·BInner and
+    /// writes C at c + s·COuter + r·CInner; columns of C outside every segment stay as they were. Segment counts that split
+    /// evenly across cores and that do not, columns on both sides of the tile widths.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 3, 4, 56, 40, false)]
+    [InlineData(9, 2, 3, 64, 200, true)]
+    [InlineData(70, 1, 1, 100, 600, false)]
+    [InlineData(24, 5, 1, 9, 77, true)]
+    [InlineData(32, 3, 2, 64, 300, true)]    // large enough for two cores: whole segments each
+    public unsafe void SegmentsMatchNaive(int m, int outer, int inner, int cols, int k, bool accumulate)
+    {
+        var rng = new Rng(6);
+        long bInner = cols + 3, bOuter = inner * bInner + 5, cInner = cols + 1, cOuter = inner * cInner + 2;
+        int ldc = (int)(outer * cOuter + 7);
+        var a = Tensor.Normal(new[] { m * k }, rng).ToArray();
+        var buf = Tensor.Normal(new[] { (int)(outer * bOuter) + 2 * k + 64 }, rng).ToArray();
+        var off = new int[k];
+        var pick = new Random(12);
+        for (int p = 0; p < k; p++) off[p] = pick.Next(0, 2 * k);
+        var c = Tensor.Normal(new[] { m * ldc }, rng).ToArray();
+        var expected = c.Select(v => (double)v).ToArray();
+        for (int so = 0; so < outer; so++)
+            for (int si = 0; si < inner; si++)
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < cols; j++)
+                    {
+                        long ci = i * ldc + so * cOuter + si * cInner + j;
+                        double sum = accumulate ? c[ci] : 0;
+                        for (int p = 0; p < k; p++) sum += (double)a[i * k + p] * buf[so * bOuter + si * bInner + off[p] + j];
+                        expected[ci] = sum;
+                    }
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var r = (float[])c.Clone();
+            var seg = new Segments(outer, inner, cols, bOuter, bInner, cOuter, cInner);
+            fixed (float* pa = a) fixed (float* pb = buf) fixed (int* po = off) fixed (float* pr = r)
+                Gemm.RunOffsets(new MatView(pa, k, 1), pb, po, m, seg, k, pr, ldc, accumulate, threads);
+            for (int i = 0; i < r.Length; i++)
+                Assert.True(Math.Abs(r[i] - expected[i]) <= 1e-4 * (1 + Math.Abs(expected[i])), $"C[{i / ldc}, {i % ldc}] = {r[i]}, expected {expected[i]} ({threads} thread(s))");
+        }
     }
 }

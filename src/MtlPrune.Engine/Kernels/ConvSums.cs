@@ -40,6 +40,9 @@ internal static unsafe class ConvSums
         Copies,
     }
 
+    /// <summary>A layout every layer takes where it can (null: <see cref="Choose"/> decides); only to compare in benchmarks.</summary>
+    internal static Layout? Forced { get; set; }
+
     /// <summary>Multiply-adds that copying one output float out of the scratch matrix costs about as much as.</summary>
     private const int StoreCost = 16;
 
@@ -51,6 +54,7 @@ internal static unsafe class ConvSums
     /// </summary>
     public static Layout Choose(in PaddedConv.Geometry g, int m)
     {
+        if (Forced is { } f && (f != Layout.Copies || ShiftedColumns.Applies(g))) return f;
         long macs = (long)m * g.Taps;
         long stacked = macs * Gemm.TiledColumns(g.Columns) + (long)StoreCost * m * g.Columns;
         long rows = macs * (g.Wq == g.Wo ? (long)g.N * Gemm.TiledColumns(g.Ho * g.Wo) : (long)g.N * g.Ho * Gemm.TiledColumns(g.Wo));
