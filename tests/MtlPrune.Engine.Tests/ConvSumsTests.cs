@@ -26,7 +26,8 @@ public class ConvSumsTests
         { 5, 10, 9, 3, 4, 4, 1, 7, true, "Stacked" },       // [1, 5, 10, 9] * [7, 5, 3, 3]
         { 3, 10, 32, 3, 4, 4, 1, 5, true, "Rows" },         // [1, 3, 10, 32] * [5, 3, 3, 3]
         { 5, 10, 32, 3, 4, 4, 1, 3, true, "Rows" },         // same, input gradient
-        { 4, 48, 50, 3, 1, 1, 1, 6, false, "Rows" },        // [1, 4, 48, 50] * [6, 4, 3, 3]: 50 = 48 + 2 columns a row
+        { 4, 48, 50, 3, 1, 1, 1, 6, false, "Stacked" },     // [1, 4, 48, 50] * [6, 4, 3, 3]: 50-column rows would end in a partial tile each
+        { 4, 20, 64, 3, 1, 1, 1, 6, false, "Rows" },        // [1, 4, 20, 64] * [6, 4, 3, 3]: two whole tiles a row
         { 17, 5, 5, 1, 0, 1, 2, 19, false, "Rows" },        // [1, 17, 5, 5] * [19, 17, 1, 1] stride 2: rows without padding, one segment per image
         { 20, 17, 17, 3, 1, 1, 2, 40, false, "Stacked" },   // [3, 20, 17, 17] * [40, 20, 3, 3] stride 2: 9-wide rows
     };
