@@ -29,6 +29,7 @@ public class ConvReferenceTests
         d.Add(new[] { 2, 2, 6, 68 }, new[] { 3, 2, 1, 1 }, 2, 0, 1, 1, true);     // even width, no padding
         d.Add(new[] { 1, 4, 48, 50 }, new[] { 6, 4, 3, 3 }, 1, 1, 1, 1, false);   // weight gradient over 2600 columns: two reduction blocks, 6 rows
         d.Add(new[] { 1, 4, 20, 64 }, new[] { 6, 4, 3, 3 }, 1, 1, 1, 1, true);    // row segments straight into the output
+        d.Add(new[] { 2, 3, 6, 40 }, new[] { 64, 3, 3, 3 }, 1, 1, 1, 1, false);   // GEMM weight gradient packed by 16×16 transposes (40 = 16 + 16 + 8 positions a row)
         // Dilations as large as the input: the outer taps read only padding and are trimmed (DeadTaps).
         d.Add(new[] { 2, 3, 5, 6 }, new[] { 4, 3, 3, 3 }, 1, 6, 6, 1, true);      // both axes: a 1×1 without padding
         d.Add(new[] { 2, 2, 4, 11 }, new[] { 3, 2, 3, 3 }, 1, 5, 5, 1, false);    // rows only: 1×3, padding (0, 5)
