@@ -36,6 +36,42 @@ public class OptimizerTests
         Assert.Throws<ArgumentException>(() => new Sgd(new[] { Param(0) }, 0.1, momentum: 0, nesterov: true));
     }
 
+    /// <summary>
+    /// SGD on a tensor large enough to be vectorised and split across cores: three steps equal, to the bit, the scalar
+    /// definition (g = grad + wd·p; b = g at step 1, else μ·b + (1 − dampening)·g; Nesterov g + μ·b; p −= lr·g).
+    /// </summary>
+    [Theory]
+    [InlineData(0.9, 0.0, false, 0.01)]
+    [InlineData(0.9, 0.0, true, 0.0)]
+    [InlineData(0.5, 0.25, false, 0.001)]
+    [InlineData(0.0, 0.0, false, 0.0)]
+    public void SgdOnALargeTensorMatchesTheDefinitionBitForBit(double mu, double dampening, bool nesterov, double wd)
+    {
+        int n = 3 * Kernels.ParallelRanges.MinPerCore + 13;
+        var rng = new Rng(4);
+        var w = Tensor.Normal(new[] { n }, rng).RequiresGrad_();
+        var p = w.ToArray(); var b = new float[n];
+        var opt = new Sgd(new[] { w }, lr: 0.05, momentum: mu, weightDecay: wd, dampening: dampening, nesterov: nesterov);
+        float lr = 0.05f, fwd = (float)wd, fmu = (float)mu, damp = (float)(1 - dampening);
+        for (int step = 1; step <= 3; step++)
+        {
+            var grad = Tensor.Normal(new[] { n }, rng);
+            w.Grad = grad;
+            opt.Step();
+            for (int i = 0; i < n; i++)
+            {
+                float g = grad.Storage[i] + fwd * p[i];
+                if (mu != 0)
+                {
+                    b[i] = step == 1 ? g : fmu * b[i] + damp * g;
+                    g = nesterov ? g + fmu * b[i] : b[i];
+                }
+                p[i] -= lr * g;
+            }
+            Assert.Equal(p, w.ToArray());
+        }
+    }
+
     [Fact]
     public void AdamFirstStepsAndL2Decay()
     {

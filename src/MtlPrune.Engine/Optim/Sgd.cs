@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace MtlPrune.Engine.Optim;
 
 /// <summary>
@@ -22,19 +24,59 @@ public sealed class Sgd : Optimizer
 
     protected override float[][] CreateState(int n) => Momentum != 0 ? new[] { new float[n] } : Array.Empty<float[]>();
 
-    protected override void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> grad, float[][] state, int step)
+    /// <summary>
+    /// The update, vectorised and split across cores on large tensors (DeepLab-ResNet34's 91 M weights: a scalar loop on
+    /// one core took about a tenth of its training step). Each element gets the same operations in the same order as
+    /// the scalar definition, so the results are the same to the bit.
+    /// </summary>
+    protected override unsafe void Update(ParamGroup group, Span<float> p, ReadOnlySpan<float> grad, float[][] state, int step)
     {
-        float lr = (float)group.Lr, wd = (float)group.WeightDecay, mu = (float)Momentum, damp = (float)(1 - Dampening);
-        var buf = Momentum != 0 ? state[0] : null;
-        for (int i = 0; i < p.Length; i++)
+        fixed (float* pp = p) fixed (float* pg = grad) fixed (float* pb = Momentum != 0 ? state[0] : null)
         {
-            float g = grad[i] + wd * p[i];
-            if (buf is not null)
+            var body = new UpdateBody
             {
-                buf[i] = step == 1 ? g : mu * buf[i] + damp * g;
-                g = Nesterov ? g + mu * buf[i] : buf[i];
+                P = pp, G = pg, B = pb, Lr = (float)group.Lr, Wd = (float)group.WeightDecay, Mu = (float)Momentum,
+                Damp = (float)(1 - Dampening), First = step == 1, Nesterov = Nesterov,
+            };
+            Kernels.ParallelRanges.For(p.Length, ref body);
+        }
+    }
+
+    private unsafe struct UpdateBody : Kernels.IRangeBody
+    {
+        public float* P, G, B; public float Lr, Wd, Mu, Damp; public bool First, Nesterov;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int count)
+        {
+            int i = start, end = start + count;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var lr = Vector512.Create(Lr); var wd = Vector512.Create(Wd);
+                var mu = Vector512.Create(Mu); var damp = Vector512.Create(Damp);
+                for (; i + 16 <= end; i += 16)
+                {
+                    var pv = Vector512.Load(P + i);
+                    var g = Vector512.Load(G + i) + wd * pv;
+                    if (B is not null)
+                    {
+                        var b = First ? g : mu * Vector512.Load(B + i) + damp * g;
+                        b.Store(B + i);
+                        g = Nesterov ? g + mu * b : b;
+                    }
+                    (pv - lr * g).Store(P + i);
+                }
             }
-            p[i] -= lr * g;
+            for (; i < end; i++)
+            {
+                float g = G[i] + Wd * P[i];
+                if (B is not null)
+                {
+                    B[i] = First ? g : Mu * B[i] + Damp * g;
+                    g = Nesterov ? g + Mu * B[i] : B[i];
+                }
+                P[i] -= Lr * g;
+            }
         }
     }
 }
