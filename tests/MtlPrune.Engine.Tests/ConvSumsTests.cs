@@ -19,10 +19,8 @@ public class ConvSumsTests
     public static TheoryData<int, int, int, int, int, int, int, int, bool, string> Reference => new()
     {
         // c, h, w, k, pad, dilation, stride, output channels, bands, layout
-        { 8, 12, 16, 3, 6, 6, 1, 40, true, "Copies" },      // [1|2, 8, 12, 16] * [40, 8, 3, 3], forward
-        { 40, 12, 16, 3, 6, 6, 1, 8, true, "Stacked" },     // same, input gradient
-        { 40, 12, 16, 3, 6, 6, 1, 8, true, "Stacked" },     // [1, 40, 12, 16] * [8, 40, 3, 3], forward
-        { 8, 12, 16, 3, 6, 6, 1, 40, true, "Copies" },      // same, input gradient
+        { 8, 12, 16, 3, 6, 6, 1, 40, true, "Copies" },      // [1|2, 8, 12, 16] * [40, 8, 3, 3] forward; [1, 40, 12, 16] * [8, 40, 3, 3] input gradient
+        { 40, 12, 16, 3, 6, 6, 1, 8, true, "Stacked" },     // the same two the other way round
         { 5, 10, 9, 3, 4, 4, 1, 7, true, "Stacked" },       // [1, 5, 10, 9] * [7, 5, 3, 3]
         { 3, 10, 32, 3, 4, 4, 1, 5, true, "Rows" },         // [1, 3, 10, 32] * [5, 3, 3, 3]
         { 5, 10, 32, 3, 4, 4, 1, 3, true, "Rows" },         // same, input gradient
