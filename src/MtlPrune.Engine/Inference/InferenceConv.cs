@@ -172,8 +172,7 @@ public sealed class InferenceConv
                 if (!inPlace)
                 {
                     new Span<float>(pb + g.BufferSize - PaddedConv.Slack, PaddedConv.Slack + SparseConv.Tile).Clear();
-                    var prep = new PrepareBody { Src = px + xOff + xl.Row(0, 0, 0), Layout = xl, G = g, Dst = pb, Chunk = Math.Max(1, (InChannels + 7) / 8) };
-                    WorkerPool.For((InChannels + prep.Chunk - 1) / prep.Chunk, ref prep);
+                    PaddedConv.PrepareAcrossCores(px + xOff + xl.Row(0, 0, 0), xl.ImageStride, xl.ChannelStride, xl.RowStride, g, pb, Math.Max(1, (InChannels + 7) / 8));
                 }
                 var output = new SparseOutput(py + yOff, yl, residual is null ? null : pr + rOff, rl, _bias, Activation, g.Hq, g.Wq);
                 if (Kind == ConvKind.Sparse) RunSparse(g, pb, output);
@@ -335,12 +334,6 @@ public sealed class InferenceConv
         int blocks = (InChannels + perBlock - 1) / perBlock;
         perBlock = (InChannels + blocks - 1) / blocks;
         return _sparse!.Plan(tapOffsets, Kernel.H * Kernel.W, perBlock, packed, bands, Kernel.W);
-    }
-
-    private unsafe struct PrepareBody : IParallelBody
-    {
-        public float* Src; public ActivationLayout Layout; public PaddedConv.Geometry G; public float* Dst; public int Chunk;
-        public void Run(int i) => PaddedConv.PrepareChannels(Src, Layout.ImageStride, Layout.ChannelStride, Layout.RowStride, G, Dst, i * Chunk, Math.Min(G.C, (i + 1) * Chunk));
     }
 
     /// <summary>The end of the dense path, one output channel's sums per iteration, through the epilogue into y.</summary>

@@ -94,15 +94,24 @@ internal static unsafe class PaddedConv
     {
         new Span<float>(dst + (long)g.Phases * g.C * g.Plane, Slack).Clear();
         if (threads <= 1 || g.C < 2 || (long)g.C * g.Plane < 1 << 14) { PrepareChannels(src, imageStride, (long)g.H * g.W, g.W, g, dst, 0, g.C); return; }
-        var body = new PrepareBody { Src = src, ImageStride = imageStride, G = g, Dst = dst, Per = (g.C + 2 * threads - 1) / (2 * threads) };
-        WorkerPool.For((g.C + body.Per - 1) / body.Per, ref body);
+        PrepareAcrossCores(src, imageStride, (long)g.H * g.W, g.W, g, dst, (g.C + 2 * threads - 1) / (2 * threads));
     }
 
-    /// <summary>One block of channels of <see cref="Prepare"/>.</summary>
+    /// <summary>
+    /// <see cref="PrepareChannels"/> for every channel, in blocks of <paramref name="perBlock"/> channels across cores (the
+    /// slack after the buffer is not touched).
+    /// </summary>
+    public static void PrepareAcrossCores(float* src, long imageStride, long channelStride, int rowStride, in Geometry g, float* dst, int perBlock)
+    {
+        var body = new PrepareBody { Src = src, ImageStride = imageStride, ChannelStride = channelStride, RowStride = rowStride, G = g, Dst = dst, Per = perBlock };
+        WorkerPool.For((g.C + perBlock - 1) / perBlock, ref body);
+    }
+
+    /// <summary>One block of channels of <see cref="PrepareAcrossCores"/>.</summary>
     private struct PrepareBody : IParallelBody
     {
-        public float* Src, Dst; public int ImageStride, Per; public Geometry G;
-        public void Run(int i) => PrepareChannels(Src, ImageStride, (long)G.H * G.W, G.W, G, Dst, i * Per, Math.Min(G.C, (i + 1) * Per));
+        public float* Src, Dst; public long ImageStride, ChannelStride; public int RowStride, Per; public Geometry G;
+        public void Run(int i) => PrepareChannels(Src, ImageStride, ChannelStride, RowStride, G, Dst, i * Per, Math.Min(G.C, (i + 1) * Per));
     }
 
     /// <summary>
