@@ -88,28 +88,17 @@ internal static unsafe class ConvSums
     /// sums[M, ld] = W·B over the source's columns. <paramref name="w"/> is [M, taps] with taps ordered [C, Kh, Kw];
     /// where bands leave kernel rows out (<see cref="LiveRows.Of"/> not null), <paramref name="rowsFirst"/> must hold the same
     /// weights ordered [Kh, C, Kw] (<see cref="RowsFirst"/>), so that a band's live kernel rows are one run of taps: then one
-    /// GEMM per band and image over those taps only, and the rows of a band with none cleared.
+    /// GEMM per band (a segment per image) over those taps only, and the rows of a band with none cleared.
     /// </summary>
     public static void Run(float* w, float* rowsFirst, int m, in PaddedConv.Geometry g, in Source s, float* sums, int threads)
     {
-        var bands = LiveRows.Of(g);
-        if (bands is null)
+        if (LiveRows.Of(g) is not { } bands)
         {
             fixed (int* po = s.Offsets)
                 Gemm.RunOffsets(new MatView(w, g.Taps, 1), s.Src, po, m, s.Columns, g.Taps, sums, s.Ld, false, threads);
             return;
         }
-        if (rowsFirst is null) throw new ArgumentNullException(nameof(rowsFirst), "ConvSums: banded sums need the weights ordered by kernel row.");
-        int perRow = g.C * g.Kw;
-        fixed (int* po = RowsFirstOffsets(s.Offsets, g))
-            for (int n = 0; n < g.N; n++)
-                foreach (var band in bands)
-                {
-                    long first = (long)(n * g.Hq + band.Row0) * s.Width;
-                    int count = (band.Row1 - band.Row0 - 1) * s.Width + g.Wo, k0 = band.Kh0 * perRow, k = (band.Kh1 - band.Kh0) * perRow;
-                    if (k == 0) for (int o = 0; o < m; o++) new Span<float>(sums + (long)o * s.Ld + first, count).Clear();
-                    else Gemm.RunOffsets(new MatView(rowsFirst + k0, g.Taps, 1), s.Src + first, po + k0, m, count, k, sums + first, s.Ld, false, threads);
-                }
+        Banded(rowsFirst, bands, m, g, s, new Target(sums, (long)g.Hq * s.Width, s.Ld, s.Width, direct: false), false, threads);
     }
 
     /// <summary>
@@ -121,33 +110,55 @@ internal static unsafe class ConvSums
     /// </summary>
     public static void RunDirect(float* w, float* rowsFirst, int m, in PaddedConv.Geometry g, in Source s, float* outp, int outImageStride, bool accumulate, int threads)
     {
-        var bands = LiveRows.Of(g);
-        if (bands is null)
+        var t = new Target(outp, outImageStride, g.Ho * g.Wo, g.Wo, direct: true);
+        if (LiveRows.Of(g) is not { } bands)
         {
-            fixed (int* po = s.Offsets) Direct(w, po, g.Taps, m, g, s, 0, g.Ho, outp, outImageStride, accumulate, threads);
+            fixed (int* po = s.Offsets) Rows(w, po, g.Taps, m, g, s, 0, g.Ho, t, accumulate, threads);
             return;
         }
+        Banded(rowsFirst, bands, m, g, s, t, accumulate, threads);
+    }
+
+    /// <summary>
+    /// Where sums go: the scratch matrix in the source's own layout (rows <c>Width</c> apart, padding computed), or the output
+    /// (rows Wo apart); images <see cref="ImageStride"/> floats apart, output channels <see cref="Ld"/>.
+    /// </summary>
+    private readonly struct Target(float* p, long imageStride, int ld, int rowStride, bool direct)
+    {
+        public readonly float* P = p;
+        public readonly long ImageStride = imageStride;
+        public readonly int Ld = ld, RowStride = rowStride;
+        public readonly bool Direct = direct;
+    }
+
+    /// <summary>Each band of live kernel rows over its taps only (weights and offsets ordered by kernel row); a band with none cleared, unless accumulating.</summary>
+    private static void Banded(float* rowsFirst, LiveRows.Band[] bands, int m, in PaddedConv.Geometry g, in Source s, in Target t, bool accumulate, int threads)
+    {
         if (rowsFirst is null) throw new ArgumentNullException(nameof(rowsFirst), "ConvSums: banded sums need the weights ordered by kernel row.");
-        int perRow = g.C * g.Kw, spatial = g.Ho * g.Wo;
+        int perRow = g.C * g.Kw;
         fixed (int* po = RowsFirstOffsets(s.Offsets, g))
             foreach (var band in bands)
             {
                 int k0 = band.Kh0 * perRow, k = (band.Kh1 - band.Kh0) * perRow;
-                if (k > 0) Direct(rowsFirst + k0, po + k0, k, m, g, s, band.Row0, band.Row1, outp, outImageStride, accumulate, threads);
+                if (k > 0) Rows(rowsFirst + k0, po + k0, k, m, g, s, band.Row0, band.Row1, t, accumulate, threads);
                 else if (!accumulate)
                     for (int n = 0; n < g.N; n++)
                         for (int o = 0; o < m; o++)
-                            new Span<float>(outp + (long)n * outImageStride + (long)o * spatial + (long)band.Row0 * g.Wo, (band.Row1 - band.Row0) * g.Wo).Clear();
+                            new Span<float>(t.P + n * t.ImageStride + (long)o * t.Ld + (long)band.Row0 * t.RowStride, (band.Row1 - band.Row0 - 1) * t.RowStride + g.Wo).Clear();
             }
     }
 
-    /// <summary>Output rows [r0, r1) of every image over taps [0, k) of <paramref name="w"/> (rows g.Taps apart) and <paramref name="off"/>.</summary>
-    private static void Direct(float* w, int* off, int k, int m, in PaddedConv.Geometry g, in Source s, int r0, int r1, float* outp, int outImageStride, bool accumulate, int threads)
+    /// <summary>
+    /// Output rows [r0, r1) of every image over taps [0, k) of <paramref name="w"/> (rows g.Taps apart) and <paramref name="off"/>:
+    /// into the scratch matrix one segment per image, padding columns included; into the output one per image when the
+    /// source's rows are as wide as the output's, else one per output row.
+    /// </summary>
+    private static void Rows(float* w, int* off, int k, int m, in PaddedConv.Geometry g, in Source s, int r0, int r1, in Target t, bool accumulate, int threads)
     {
-        var seg = s.Width == g.Wo
-            ? new Segments(g.N, 1, (r1 - r0) * g.Wo, (long)g.Hq * g.Wo, 0, outImageStride, 0)
-            : new Segments(g.N, r1 - r0, g.Wo, (long)g.Hq * s.Width, s.Width, outImageStride, g.Wo);
-        Gemm.RunOffsets(new MatView(w, g.Taps, 1), s.Src + (long)r0 * s.Width, off, m, seg, k, outp + (long)r0 * g.Wo, g.Ho * g.Wo, accumulate, threads);
+        var seg = !t.Direct ? new Segments(g.N, 1, (r1 - r0 - 1) * s.Width + g.Wo, (long)g.Hq * s.Width, 0, t.ImageStride, 0)
+            : s.Width == g.Wo ? new Segments(g.N, 1, (r1 - r0) * g.Wo, (long)g.Hq * g.Wo, 0, t.ImageStride, 0)
+            : new Segments(g.N, r1 - r0, g.Wo, (long)g.Hq * s.Width, s.Width, t.ImageStride, g.Wo);
+        Gemm.RunOffsets(new MatView(w, g.Taps, 1), s.Src + (long)r0 * s.Width, off, m, seg, k, t.P + (long)r0 * t.RowStride, t.Ld, accumulate, threads);
     }
 
     /// <summary>Whether <see cref="Run"/> needs the weights ordered by kernel row for geometry <paramref name="g"/>.</summary>
